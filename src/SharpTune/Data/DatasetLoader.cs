@@ -75,6 +75,9 @@ public static class DatasetLoader
     static DatasetRows Read(DatasetSpec spec, DatasetOptions options)
     {
         if (SelfCognition.Names.Contains(spec.Source)) return SelfCognition.Load(options.ModelName, options.ModelAuthor);
+        if (!File.Exists(spec.Source))
+            throw new SharpTuneException($"--dataset {spec}: '{spec.Source}' is neither a file nor a built-in dataset " +
+                $"({string.Join(", ", SelfCognition.Names)}); hub datasets are not downloaded, pass a local file");
         return DatasetFile.Read(spec.Source, options.Strict);
     }
 

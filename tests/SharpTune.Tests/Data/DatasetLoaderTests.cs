@@ -147,6 +147,13 @@ public class DatasetLoaderTests
     }
 
     [Fact]
+    public void UnknownDatasetNameIsAnError()
+    {
+        var error = Assert.Throws<SharpTuneException>(() => DatasetLoader.Load(new DatasetOptions { Datasets = ["AI-ModelScope/alpaca-gpt4-data-en#100"] }));
+        Assert.StartsWith("--dataset AI-ModelScope/alpaca-gpt4-data-en#100: 'AI-ModelScope/alpaca-gpt4-data-en' is neither a file nor a built-in dataset", error.Message);
+    }
+
+    [Fact]
     public void SkippedRowsAreReportedByTheLoader()
     {
         var path = Path.Combine(TestData.TempDir("loader"), "mixed.jsonl");
