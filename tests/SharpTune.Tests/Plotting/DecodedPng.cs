@@ -9,10 +9,12 @@ namespace SharpTune.Tests.Plotting;
 /// </summary>
 internal sealed class DecodedPng
 {
-    public int Width { get; private init; }
-    public int Height { get; private init; }
-    public List<string> ChunkTypes { get; } = [];
-    byte[] rgb = [];
+    public int Width { get; }
+    public int Height { get; }
+    public IReadOnlyList<string> ChunkTypes { get; }
+    readonly byte[] rgb;
+
+    DecodedPng(int width, int height, IReadOnlyList<string> chunkTypes, byte[] rgb) => (Width, Height, ChunkTypes, this.rgb) = (width, height, chunkTypes, rgb);
 
     public (byte R, byte G, byte B) this[int x, int y] { get { int i = (y * Width + x) * 3; return (rgb[i], rgb[i + 1], rgb[i + 2]); } }
 
@@ -22,7 +24,7 @@ internal sealed class DecodedPng
         Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, bytes[..8]);
         int pos = 8, width = 0, height = 0;
         var idat = new MemoryStream();
-        var png = new DecodedPng();
+        var chunkTypes = new List<string>();
         while (pos < bytes.Length)
         {
             int length = BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(pos));
@@ -30,7 +32,7 @@ internal sealed class DecodedPng
             var data = bytes.AsSpan(pos + 8, length);
             uint stored = BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(pos + 8 + length));
             Assert.Equal(BitwiseCrc(bytes.AsSpan(pos + 4, 4 + length)), stored);
-            png.ChunkTypes.Add(type);
+            chunkTypes.Add(type);
             if (type == "IHDR")
             {
                 width = BinaryPrimitives.ReadInt32BigEndian(data);
@@ -54,10 +56,8 @@ internal sealed class DecodedPng
             Assert.Equal(0, raw[y * (stride + 1)]); // filter type None
             Array.Copy(raw, y * (stride + 1) + 1, rgb, y * stride, stride);
         }
-        return new DecodedPng { Width = width, Height = height, rgb = rgb, ChunkTypesInit = png.ChunkTypes };
+        return new DecodedPng(width, height, chunkTypes, rgb);
     }
-
-    List<string> ChunkTypesInit { init => ChunkTypes.AddRange(value); }
 
     static uint BitwiseCrc(ReadOnlySpan<byte> bytes)
     {
