@@ -21,7 +21,7 @@ internal static class ScalarValues
     {
         if (t == typeof(string)) return text;
         if (t == typeof(bool)) return ParseBool(text);
-        if (t == typeof(int)) return checked((int)ParseInteger(text, int.MinValue, int.MaxValue));
+        if (t == typeof(int)) return (int)ParseInteger(text, int.MinValue, int.MaxValue);
         if (t == typeof(long)) return ParseInteger(text, long.MinValue, long.MaxValue);
         if (t == typeof(float)) return (float)ParseReal(text);
         if (t == typeof(double)) return ParseReal(text);
