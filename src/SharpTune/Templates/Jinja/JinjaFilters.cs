@@ -68,7 +68,7 @@ static class JinjaFilters
                 return value is string fs && double.TryParse(fs.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var parsed) ? parsed
                     : JinjaValues.IsNumber(value) ? JinjaValues.ToDouble(value) : Arg(0, "default", 0.0);
             case "abs":
-                return value is double ad ? Math.Abs(ad) : Math.Abs(JinjaValues.ToLong(value));
+                return value is double ad ? Math.Abs(ad) : (object)Math.Abs(JinjaValues.ToLong(value));
             case "round":
                 var digits = (int)JinjaValues.ToLong(Arg(0, "precision", 0L));
                 return Math.Round(JinjaValues.ToDouble(value), digits, MidpointRounding.AwayFromZero);

@@ -41,12 +41,12 @@ static class JinjaOperators
             long a = JinjaValues.ToLong(left), b = JinjaValues.ToLong(right);
             return op switch
             {
-                "+" => a + b,
+                "+" => (object)(a + b),
                 "-" => a - b,
                 "*" => a * b,
                 "//" => (long)Math.Floor((double)a / Divisor(b)),
                 "%" => ((a % (long)Divisor(b)) + b) % b,
-                "**" => b >= 0 ? (long)Math.Pow(a, b) : Math.Pow(a, b),
+                "**" => b >= 0 ? (object)(long)Math.Pow(a, b) : Math.Pow(a, b),
                 _ => throw new JinjaRuntimeException($"unknown operator {op}"),
             };
         }

@@ -307,18 +307,21 @@ sealed class JinjaParser(List<Token> tokens, string sourceName)
     Expr ParsePower()
     {
         var left = ParseUnary();
-        while (Current.Is(TokenKind.Operator, "**")) left = new BinaryExpr("**", left, Advance(ParseUnary), left.Line);
+        while (Current.Is(TokenKind.Operator, "**")) left = new BinaryExpr("**", left, Advance(() => ParseUnary()), left.Line);
         return left;
     }
 
-    Expr ParseUnary()
+    /// <remarks>As in Jinja, filters apply to the negated value: <c>-3|abs</c> is 3.</remarks>
+    Expr ParseUnary(bool withFilters = true)
     {
+        Expr value;
         if (Current.Kind == TokenKind.Operator && Current.Value is "-" or "+")
         {
             var op = Next();
-            return ParseFiltersAndTests(new UnaryExpr(op.Value, ParseUnary(), op.Line));
+            value = new UnaryExpr(op.Value, ParseUnary(withFilters: false), op.Line);
         }
-        return ParseFiltersAndTests(ParsePostfix(ParsePrimary()));
+        else value = ParsePostfix(ParsePrimary());
+        return withFilters ? ParseFiltersAndTests(value) : value;
     }
 
     Expr ParseFiltersAndTests(Expr value)

@@ -21,6 +21,8 @@ public sealed class JinjaTemplate
 
     public static JinjaTemplate Parse(string source, string sourceName)
     {
+        // Jinja drops a single newline at the end of the template (keep_trailing_newline=False).
+        if (source.EndsWith('\n')) source = source[..^(source.EndsWith("\r\n") ? 2 : 1)];
         var tokens = new JinjaLexer(source, sourceName).Tokenize();
         return new JinjaTemplate(new JinjaParser(tokens, sourceName).ParseTemplate(), sourceName);
     }
