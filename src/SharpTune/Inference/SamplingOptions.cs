@@ -1,0 +1,26 @@
+namespace SharpTune.Inference;
+
+/// <summary>How to pick each next token and when to stop (Hugging Face generate's and OpenAI's knobs).</summary>
+public sealed record SamplingOptions
+{
+    /// <summary>0 (or less) means greedy decoding.</summary>
+    public float Temperature { get; init; } = 1f;
+    /// <summary>0 disables top-k.</summary>
+    public int TopK { get; init; }
+    public float TopP { get; init; } = 1f;
+    public float MinP { get; init; }
+    public float RepetitionPenalty { get; init; } = 1f;
+    /// <summary>OpenAI's additive penalties: presence subtracts once per seen token, frequency once per occurrence.</summary>
+    public float PresencePenalty { get; init; }
+    public float FrequencyPenalty { get; init; }
+    public ulong? Seed { get; init; }
+    public int MaxNewTokens { get; init; } = 512;
+    public IReadOnlyList<int> StopTokenIds { get; init; } = [];
+    public IReadOnlyList<string> StopWords { get; init; } = [];
+    /// <summary>Return the log-probability of each generated token.</summary>
+    public bool Logprobs { get; init; }
+    /// <summary>With <see cref="Logprobs"/>, also the K most likely alternatives at each step.</summary>
+    public int TopLogprobs { get; init; }
+
+    public bool IsGreedy => Temperature <= 0f || TopK == 1;
+}

@@ -1,0 +1,134 @@
+using SharpTune.Tensors;
+
+namespace SharpTune.Models;
+
+/// <summary>
+/// One pre-norm decoder block shared by Llama, Qwen2 and Qwen3:
+/// x + Attention(RMSNorm(x)) then + SwiGLU-MLP(RMSNorm(·)), grouped-query attention with RoPE,
+/// optional q/k/v biases (Qwen2) and per-head q/k RMSNorm (Qwen3).
+/// </summary>
+public sealed class DecoderLayer : IDisposable
+{
+    public required int Index { get; init; }
+    public required Tensor InputNorm { get; set; }
+    public required Tensor PostAttentionNorm { get; set; }
+    public Tensor? QNorm { get; set; }
+    public Tensor? KNorm { get; set; }
+    public required Linear QProj { get; init; }
+    public required Linear KProj { get; init; }
+    public required Linear VProj { get; init; }
+    public required Linear OProj { get; init; }
+    public required Linear GateProj { get; init; }
+    public required Linear UpProj { get; init; }
+    public required Linear DownProj { get; init; }
+
+    public IEnumerable<Linear> Linears => [QProj, KProj, VProj, OProj, GateProj, UpProj, DownProj];
+
+    /// <summary>
+    /// Runs the block on <paramref name="x"/> [rows, hidden] in place, keeping intermediates in <paramref name="a"/>.
+    /// With a cache, the new keys/values are appended to it and attention spans index the cache; otherwise they index a.K/a.V.
+    /// </summary>
+    public void Forward(IBackend be, TransformerShape s, Tensor x, Tensor positions, AttentionSpans spans, LayerActivations a,
+                        KvCache? cache, RotaryEmbedding rope, LoraPass? train = null)
+    {
+        void Run(Linear l, Tensor input, Tensor output)
+        {
+            if (train == null) l.Forward(be, input, output);
+            else l.ForwardTrain(be, input, output, train);
+        }
+
+        int n = x.Rows;
+        be.Copy(x, a.Input);
+        be.RmsNorm(x, InputNorm, s.RmsNormEps, a.Norm1, a.Rstd1);
+        Run(QProj, a.Norm1, a.QRaw ?? a.Q);
+        Run(KProj, a.Norm1, a.KRaw ?? a.K);
+        Run(VProj, a.Norm1, a.V);
+        if (s.QkNorm)
+        {
+            be.RmsNorm(a.QRaw!.Reshape(n * s.Heads, s.HeadDim), QNorm!, s.RmsNormEps, a.Q.Reshape(n * s.Heads, s.HeadDim), a.QRstd);
+            be.RmsNorm(a.KRaw!.Reshape(n * s.KvHeads, s.HeadDim), KNorm!, s.RmsNormEps, a.K.Reshape(n * s.KvHeads, s.HeadDim), a.KRstd);
+        }
+        rope.Apply(be, a.Q, positions, inverse: false);
+        rope.Apply(be, a.K, positions, inverse: false);
+
+        Tensor keys = a.K, values = a.V;
+        if (cache != null)
+        {
+            if (cache.Length + n > cache.Capacity) throw new SharpTuneException($"the sequence is longer than the KV cache ({cache.Capacity} positions); raise --max_length");
+            be.Copy(a.K, cache.Keys[Index].SliceRows(cache.Length, n));
+            be.Copy(a.V, cache.Values[Index].SliceRows(cache.Length, n));
+            keys = cache.Keys[Index];
+            values = cache.Values[Index];
+        }
+        be.Attention(a.Q, keys, values, spans, s.HeadDim, s.AttentionScale, a.Attention, a.LogSumExp);
+
+        Run(OProj, a.Attention, a.Middle);
+        be.AddScaled(a.Input, 1f, a.Middle);
+        be.RmsNorm(a.Middle, PostAttentionNorm, s.RmsNormEps, a.Norm2, a.Rstd2);
+        Run(GateProj, a.Norm2, a.Gate);
+        Run(UpProj, a.Norm2, a.Up);
+        be.SwiGlu(a.Gate, a.Up, a.Act);
+        Run(DownProj, a.Act, x);
+        be.AddScaled(a.Middle, 1f, x);
+    }
+
+    /// <summary>
+    /// Backward through the block whose forward filled <paramref name="a"/> (training layout: no cache, spans over a.K/a.V).
+    /// On entry <paramref name="dx"/> holds the gradient of the block's output; on exit, of its input.
+    /// </summary>
+    public void Backward(IBackend be, TransformerShape s, Tensor dx, Tensor positions, AttentionSpans spans, LayerActivations a,
+                         RotaryEmbedding rope, LoraPass train, Training.GradientSet grads)
+    {
+        int n = dx.Rows;
+        var t = be.ActivationType;
+        // out = Middle + Down(Act)
+        using var dMiddle = be.Allocate(t, n, s.Hidden);
+        be.Copy(dx, dMiddle);
+        using var dAct = be.Allocate(t, n, s.Intermediate);
+        DownProj.Backward(be, a.Act, dx, dAct, false, train, grads);
+        using var dGate = be.Allocate(t, n, s.Intermediate);
+        using var dUp = be.Allocate(t, n, s.Intermediate);
+        be.SwiGluBackward(dAct, a.Gate, a.Up, dGate, dUp);
+        using var dNorm2 = be.Allocate(t, n, s.Hidden);
+        GateProj.Backward(be, a.Norm2, dGate, dNorm2, false, train, grads);
+        UpProj.Backward(be, a.Norm2, dUp, dNorm2, true, train, grads);
+        be.RmsNormBackward(dNorm2, a.Middle, PostAttentionNorm, a.Rstd2, dMiddle, grads.For(PostAttentionNorm), accumulateDx: true);
+
+        // Middle = Input + O(Attention)
+        using var dAttention = be.Allocate(t, n, s.QWidth);
+        OProj.Backward(be, a.Attention, dMiddle, dAttention, false, train, grads);
+        using var dq = be.Allocate(t, n, s.QWidth);
+        using var dk = be.Zeros(t, n, s.KvWidth);
+        using var dv = be.Zeros(t, n, s.KvWidth);
+        be.AttentionBackward(dAttention, a.Q, a.K, a.V, a.Attention, a.LogSumExp, spans, s.HeadDim, s.AttentionScale, dq, dk, dv);
+        rope.Apply(be, dq, positions, inverse: true);
+        rope.Apply(be, dk, positions, inverse: true);
+        Tensor dqRaw = dq, dkRaw = dk;
+        using var dqPre = s.QkNorm ? be.Allocate(t, n, s.QWidth) : null;
+        using var dkPre = s.QkNorm ? be.Allocate(t, n, s.KvWidth) : null;
+        if (s.QkNorm)
+        {
+            be.RmsNormBackward(dq.Reshape(n * s.Heads, s.HeadDim), a.QRaw!.Reshape(n * s.Heads, s.HeadDim), QNorm!, a.QRstd!,
+                               dqPre!.Reshape(n * s.Heads, s.HeadDim), grads.For(QNorm!), accumulateDx: false);
+            be.RmsNormBackward(dk.Reshape(n * s.KvHeads, s.HeadDim), a.KRaw!.Reshape(n * s.KvHeads, s.HeadDim), KNorm!, a.KRstd!,
+                               dkPre!.Reshape(n * s.KvHeads, s.HeadDim), grads.For(KNorm!), accumulateDx: false);
+            dqRaw = dqPre;
+            dkRaw = dkPre!;
+        }
+        using var dNorm1 = be.Allocate(t, n, s.Hidden);
+        QProj.Backward(be, a.Norm1, dqRaw, dNorm1, false, train, grads);
+        KProj.Backward(be, a.Norm1, dkRaw, dNorm1, true, train, grads);
+        VProj.Backward(be, a.Norm1, dv, dNorm1, true, train, grads);
+        be.Copy(dMiddle, dx);
+        be.RmsNormBackward(dNorm1, a.Input, InputNorm, a.Rstd1, dx, grads.For(InputNorm), accumulateDx: true);
+    }
+
+    public void Dispose()
+    {
+        InputNorm.Dispose();
+        PostAttentionNorm.Dispose();
+        QNorm?.Dispose();
+        KNorm?.Dispose();
+        foreach (var l in Linears) l.Dispose();
+    }
+}

@@ -1,0 +1,101 @@
+using SharpTune.Adapters;
+using SharpTune.Tensors;
+
+namespace SharpTune.Models;
+
+/// <summary>
+/// A linear layer y = x·Wᵀ + b with W [out, in] as stored in the checkpoint (F32, BF16 or F16), plus any LoRA branches.
+/// </summary>
+public sealed class Linear : IDisposable
+{
+    public Linear(string name, Tensor weight, Tensor? bias)
+    {
+        Name = name;
+        Weight = weight;
+        Bias = bias;
+    }
+
+    /// <summary>The module path in Hugging Face naming, e.g. <c>model.layers.0.self_attn.q_proj</c>.</summary>
+    public string Name { get; }
+    public Tensor Weight { get; set; }
+    public Tensor? Bias { get; set; }
+    public int InFeatures => Weight.RowLength;
+    public int OutFeatures => Weight.Rows;
+    public List<LoraBranch> Adapters { get; } = [];
+
+    /// <summary>The short module name PEFT's target_modules match (<c>q_proj</c>, <c>down_proj</c>...).</summary>
+    public string ShortName => Name[(Name.LastIndexOf('.') + 1)..];
+
+    /// <summary>y = x·Wᵀ + b + Σ scale·(x·Aᵀ)·Bᵀ (no dropout: inference).</summary>
+    public void Forward(IBackend backend, Tensor x, Tensor y)
+    {
+        backend.MatMul(x, false, Weight, true, y);
+        if (Bias != null) backend.AddBias(y, Bias);
+        foreach (var lora in Adapters)
+        {
+            if (lora.Magnitude != null) throw new SharpTuneException($"{Name}: DoRA adapters are applied by merging; call MergeDora first");
+            using var t = backend.Allocate(backend.ActivationType, x.Rows, lora.Rank);
+            backend.MatMul(x, false, lora.A, true, t);
+            backend.MatMul(t, false, lora.B, true, y, lora.Scale, 1f);
+        }
+    }
+
+    /// <summary>
+    /// Training forward: as <see cref="Forward"/> but with LoRA dropout, keeping each branch's hidden t = dropout(x)·Aᵀ in
+    /// <paramref name="pass"/> for backward.
+    /// </summary>
+    public void ForwardTrain(IBackend be, Tensor x, Tensor y, LoraPass pass)
+    {
+        be.MatMul(x, false, Weight, true, y);
+        if (Bias != null) be.AddBias(y, Bias);
+        foreach (var lora in Adapters)
+        {
+            var t = pass.Hidden(be, lora, x.Rows);
+            if (lora.Dropout > 0f)
+            {
+                using var dropped = be.Allocate(DType.F32, x.Shape);
+                be.Dropout(x, lora.Dropout, pass.SeedFor(lora), dropped);
+                be.MatMul(dropped, false, lora.A, true, t);
+            }
+            else be.MatMul(x, false, lora.A, true, t);
+            be.MatMul(t, false, lora.B, true, y, lora.Scale, 1f);
+        }
+    }
+
+    /// <summary>
+    /// Backward of <see cref="ForwardTrain"/>: dx = dy·W (+ the LoRA path), written or accumulated; gradients of the weight,
+    /// bias and LoRA matrices accumulated where <paramref name="grads"/> marks them trainable.
+    /// </summary>
+    public void Backward(IBackend be, Tensor x, Tensor dy, Tensor dx, bool accumulateDx, LoraPass pass, Training.GradientSet grads)
+    {
+        be.MatMul(dy, false, Weight, false, dx, 1f, accumulateDx ? 1f : 0f);
+        if (grads.For(Weight) is { } dW) be.MatMul(dy, true, x, false, dW, 1f, 1f);
+        if (Bias != null && grads.For(Bias) is { } dBias) be.BiasBackward(dy, dBias);
+        foreach (var lora in Adapters)
+        {
+            var t = pass.Hidden(be, lora, x.Rows);
+            if (grads.For(lora.B) is { } dB) be.MatMul(dy, true, t, false, dB, lora.Scale, 1f);
+            using var dt = be.Allocate(DType.F32, x.Rows, lora.Rank);
+            be.MatMul(dy, false, lora.B, false, dt, lora.Scale, 0f);
+            using var dropped = lora.Dropout > 0f ? be.Allocate(DType.F32, x.Shape) : null;
+            if (dropped != null) be.Dropout(x, lora.Dropout, pass.SeedFor(lora), dropped);
+            if (grads.For(lora.A) is { } dA) be.MatMul(dt, true, dropped ?? x, false, dA, 1f, 1f);
+            if (dropped == null)
+            {
+                be.MatMul(dt, false, lora.A, false, dx, 1f, 1f);
+                continue;
+            }
+            // Through the dropout: the same mask (same seed) applied to the gradient.
+            be.MatMul(dt, false, lora.A, false, dropped);
+            be.Dropout(dropped, lora.Dropout, pass.SeedFor(lora), dropped);
+            be.AddScaled(dropped, 1f, dx);
+        }
+    }
+
+    public void Dispose()
+    {
+        Weight.Dispose();
+        Bias?.Dispose();
+        foreach (var a in Adapters) a.Dispose();
+    }
+}

@@ -1,0 +1,48 @@
+using SharpTune.Formats;
+using SharpTune.Tensors;
+
+namespace SharpTune.Models;
+
+/// <summary>RoPE with the model's inverse frequencies (all of transformers' scalings, computed by <see cref="RopeScaling"/>).</summary>
+public sealed class RotaryEmbedding : IDisposable
+{
+    readonly ModelConfig _config;
+    readonly IBackend _backend;
+    Tensor _invFreq;
+    float _attentionScaling;
+    int _validUpTo;
+
+    public RotaryEmbedding(IBackend backend, ModelConfig config)
+    {
+        _backend = backend;
+        _config = config;
+        (_invFreq, _attentionScaling, _validUpTo) = Build(config.MaxPositionEmbeddings);
+    }
+
+    public int HeadDim => _config.HeadDim;
+
+    /// <summary>Rotates x [rows, heads·headDim] in place by each row's position (inverse: the backward rotation).</summary>
+    public void Apply(IBackend be, Tensor x, Tensor positions, bool inverse) =>
+        be.Rope(x, positions, _invFreq, _config.HeadDim, _attentionScaling, inverse);
+
+    /// <summary>
+    /// Dynamic NTK scaling changes the frequencies once a sequence outgrows the original context, as transformers'
+    /// dynamic_rope_update does; other scalings never change.
+    /// </summary>
+    public void EnsureLength(int sequenceLength)
+    {
+        if (sequenceLength <= _validUpTo) return;
+        _invFreq.Dispose();
+        (_invFreq, _attentionScaling, _validUpTo) = Build(sequenceLength);
+    }
+
+    (Tensor, float, int) Build(int sequenceLength)
+    {
+        var inv = RopeScaling.InverseFrequencies(_config, sequenceLength);
+        float scaling = RopeScaling.AttentionScaling(_config);
+        int validUpTo = _config.Rope.RopeType == "dynamic" ? Math.Max(sequenceLength, _config.MaxPositionEmbeddings) : int.MaxValue;
+        return (_backend.FromHost(inv, DType.F32, inv.Length), scaling, validUpTo);
+    }
+
+    public void Dispose() => _invFreq.Dispose();
+}

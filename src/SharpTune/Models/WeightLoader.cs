@@ -1,0 +1,33 @@
+using SharpTune.Backends.Cpu;
+using SharpTune.Formats;
+using SharpTune.Tensors;
+
+namespace SharpTune.Models;
+
+/// <summary>
+/// Brings checkpoint tensors onto a backend, checking each name and shape against config.json. On the CPU, F32 and BF16
+/// weights are used in place from the memory-mapped file (no copy); F16 is widened to F32; other backends get uploads.
+/// Norm weights and biases are always float32.
+/// </summary>
+internal sealed class WeightLoader(Checkpoint checkpoint, IBackend backend, string modelDir)
+{
+    public Tensor Matrix(string name, int rows, int cols) => Load(name, [rows, cols], keepLowPrecision: true);
+    public Tensor Vector(string name, int length) => Load(name, [length], keepLowPrecision: false);
+
+    unsafe Tensor Load(string name, int[] shape, bool keepLowPrecision)
+    {
+        if (!checkpoint.Contains(name)) throw new SharpTuneException($"{modelDir}: the checkpoint has no tensor '{name}'");
+        var e = checkpoint.Entry(name);
+        if (e.Shape.Length != shape.Length || e.Shape.Where((d, i) => d != shape[i]).Any())
+            throw new SharpTuneException($"{checkpoint.FileOf(name).Path}: tensor '{name}' has shape [{string.Join(",", e.Shape)}], config.json implies [{string.Join(",", shape)}]");
+        bool keep = e.DType == DType.F32 || (keepLowPrecision && e.DType == DType.BF16);
+        if (keep && backend is CpuBackend)
+        {
+            var file = checkpoint.FileOf(name);
+            var storage = CpuStorage.Borrow(backend, (nint)file.DataPointer(e), e.ByteLength, file);
+            return new Tensor(storage, e.DType, shape);
+        }
+        if (keep) return backend.FromHostBytes(checkpoint.Bytes(name), e.DType, shape);
+        return backend.FromHost(checkpoint.ReadFloat32(name), DType.F32, shape);
+    }
+}

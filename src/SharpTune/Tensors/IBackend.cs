@@ -1,0 +1,128 @@
+namespace SharpTune.Tensors;
+
+/// <summary>
+/// Which keys each query row of an attention call may see: keys <c>KeyStart[i] .. KeyEnd[i]-1</c> of the key/value tensors.
+/// One description covers causal training batches (a row's own sample up to itself), packed rows (positions restart per sample),
+/// prefill and decode against a KV cache. Query rows are independent, so batches of sequences are one call.
+/// </summary>
+public sealed class AttentionSpans
+{
+    public AttentionSpans(int[] keyStart, int[] keyEnd)
+    {
+        if (keyStart.Length != keyEnd.Length) throw new ArgumentException("span arrays differ in length");
+        KeyStart = keyStart;
+        KeyEnd = keyEnd;
+    }
+
+    public int[] KeyStart { get; }
+    public int[] KeyEnd { get; }
+    public int Count => KeyStart.Length;
+
+    /// <summary>Causal attention inside each sample of a flat batch, where a sample starts wherever <paramref name="positions"/> is 0.</summary>
+    public static AttentionSpans CausalFromPositions(ReadOnlySpan<int> positions)
+    {
+        var start = new int[positions.Length];
+        var end = new int[positions.Length];
+        int sampleStart = 0;
+        for (int i = 0; i < positions.Length; i++)
+        {
+            if (positions[i] == 0) sampleStart = i;
+            start[i] = sampleStart;
+            end[i] = i + 1;
+        }
+        return new AttentionSpans(start, end);
+    }
+
+    /// <summary><paramref name="count"/> new tokens appended at <paramref name="pastLength"/> to one sequence's KV cache that starts at key row <paramref name="cacheOffset"/>.</summary>
+    public static AttentionSpans ForCache(int cacheOffset, int pastLength, int count)
+    {
+        var start = new int[count];
+        var end = new int[count];
+        for (int i = 0; i < count; i++)
+        {
+            start[i] = cacheOffset;
+            end[i] = cacheOffset + pastLength + i + 1;
+        }
+        return new AttentionSpans(start, end);
+    }
+}
+
+/// <summary>
+/// The compute engine behind the model and the trainer: allocation, transfers and the small set of coarse ops
+/// (each with its backward) a decoder-only transformer needs. Tensors of activations are 2-D [rows, features];
+/// weights are [out, in] as in Hugging Face checkpoints. All float ops accumulate in float32.
+/// </summary>
+public interface IBackend : IDisposable
+{
+    string Name { get; }
+    /// <summary>True when tensor addresses are host pointers (spans can be taken).</summary>
+    bool IsHost { get; }
+    /// <summary>The dtype of activations this backend computes in.</summary>
+    DType ActivationType { get; }
+
+    Tensor Allocate(DType dtype, params int[] shape);
+    Tensor Zeros(DType dtype, params int[] shape);
+    /// <summary>Copies host float32 values into a new tensor of <paramref name="dtype"/> (narrowing as needed).</summary>
+    Tensor FromHost(ReadOnlySpan<float> values, DType dtype, params int[] shape);
+    /// <summary>Copies raw little-endian bytes of <paramref name="dtype"/> into a new tensor.</summary>
+    Tensor FromHostBytes(ReadOnlySpan<byte> bytes, DType dtype, params int[] shape);
+    Tensor FromHost(ReadOnlySpan<int> values, params int[] shape);
+    /// <summary>Widens a floating-point tensor into host float32 values.</summary>
+    void ToHost(Tensor source, Span<float> destination);
+    void Copy(Tensor source, Tensor destination);
+    void Fill(Tensor tensor, float value);
+
+    /// <summary>C = alpha·op(A)·op(B) + beta·C for 2-D tensors (B may be a BF16/F16 weight). beta = 0 ignores C's contents.</summary>
+    void MatMul(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha = 1f, float beta = 0f);
+
+    /// <summary>output[i] = table[ids[i]].</summary>
+    void Embedding(Tensor table, Tensor ids, Tensor output);
+    /// <summary>dTable[ids[i]] += dOutput[i].</summary>
+    void EmbeddingBackward(Tensor dOutput, Tensor ids, Tensor dTable);
+
+    /// <summary>y = x / rms(x) * weight per row (rows of the weight's length); rstd (optional, [rows]) keeps 1/rms for backward.</summary>
+    void RmsNorm(Tensor x, Tensor weight, float eps, Tensor y, Tensor? rstd);
+    /// <summary>dx = (overwritten or accumulated) gradient of x; dWeight accumulated when given.</summary>
+    void RmsNormBackward(Tensor dy, Tensor x, Tensor weight, Tensor rstd, Tensor dx, Tensor? dWeight, bool accumulateDx);
+
+    /// <summary>y[r] += bias for every row.</summary>
+    void AddBias(Tensor y, Tensor bias);
+    /// <summary>dBias += sum over rows of dy.</summary>
+    void BiasBackward(Tensor dy, Tensor dBias);
+
+    /// <summary>Rotary embedding in place on x [rows, heads·headDim] (rotate-half layout) with per-row positions;
+    /// inverse rotates back (the backward pass). invFreq has headDim/2 values, scaled by attentionScaling.</summary>
+    void Rope(Tensor x, Tensor positions, Tensor invFreq, int headDim, float attentionScaling, bool inverse);
+
+    /// <summary>
+    /// Softmax attention of q [rows, heads·headDim] against k, v [keys, kvHeads·headDim] (grouped-query) over the key
+    /// spans of each row; writes output [rows, heads·headDim] and, for backward, the log-sum-exp [rows, heads].
+    /// </summary>
+    void Attention(Tensor q, Tensor k, Tensor v, AttentionSpans spans, int headDim, float scale, Tensor output, Tensor? logSumExp);
+    /// <summary>Backward of <see cref="Attention"/>: dq written, dk and dv accumulated.</summary>
+    void AttentionBackward(Tensor dOutput, Tensor q, Tensor k, Tensor v, Tensor output, Tensor logSumExp, AttentionSpans spans,
+                           int headDim, float scale, Tensor dq, Tensor dk, Tensor dv);
+
+    /// <summary>h = silu(gate) · up.</summary>
+    void SwiGlu(Tensor gate, Tensor up, Tensor h);
+    void SwiGluBackward(Tensor dh, Tensor gate, Tensor up, Tensor dGate, Tensor dUp);
+
+    /// <summary>y += alpha · x (same shapes).</summary>
+    void AddScaled(Tensor x, float alpha, Tensor y);
+    /// <summary>y = x with elements zeroed with probability p and the rest scaled by 1/(1-p); the mask is a pure function of (seed, element index).</summary>
+    void Dropout(Tensor x, float p, ulong seed, Tensor y);
+
+    /// <summary>
+    /// Softmax cross-entropy of logits [rows, vocab] against labels (-100 = ignored). Returns the summed loss and the count of
+    /// label tokens; when <paramref name="dLogits"/> is given writes gradScale·(softmax − onehot) there (it may alias logits).
+    /// Also counts rows whose argmax equals the label (for token accuracy).
+    /// </summary>
+    (double LossSum, int Count, int Correct) CrossEntropy(Tensor logits, Tensor labels, Tensor? dLogits, float gradScale);
+
+    /// <summary>Σ x² in float64 (for global gradient norms).</summary>
+    double SumOfSquares(Tensor x);
+    void Scale(Tensor x, float alpha);
+
+    /// <summary>Decoupled-weight-decay Adam step on a float32 parameter with its two moment tensors.</summary>
+    void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, int step);
+}

@@ -1,0 +1,130 @@
+using SharpTune.Models;
+using SharpTune.Tensors;
+
+namespace SharpTune.Training;
+
+/// <summary>Loss statistics of a forward pass: summed token losses, label tokens, and tokens whose argmax was right.</summary>
+public readonly record struct LossStats(double LossSum, int Tokens, int Correct)
+{
+    public static LossStats operator +(LossStats a, LossStats b) => new(a.LossSum + b.LossSum, a.Tokens + b.Tokens, a.Correct + b.Correct);
+    public double MeanLoss => Tokens == 0 ? 0 : LossSum / Tokens;
+    public double Accuracy => Tokens == 0 ? 0 : (double)Correct / Tokens;
+}
+
+/// <summary>
+/// Forward and backward of the causal-LM loss for one micro-batch, in the style of llm.c: every layer's forward keeps what
+/// its backward needs, or (gradient checkpointing) only the layer inputs are kept and each layer's forward is recomputed
+/// just before its backward. The output head and cross-entropy run in row chunks so the [tokens, vocab] logits never exist whole.
+/// </summary>
+public sealed class CausalLmStep(TransformerModel model, bool gradientCheckpointing)
+{
+    /// <summary>Rows of logits computed at once: about 64 MB of float32 whatever the vocabulary.</summary>
+    static int ChunkRows(int vocab) => Math.Max(1, (16 << 20) / vocab);
+
+    /// <summary>
+    /// Accumulates into <paramref name="grads"/> the gradient of (Σ token losses)·<paramref name="gradScale"/>
+    /// (gradScale = 1 / label tokens of the whole accumulated batch, as transformers normalizes).
+    /// </summary>
+    public LossStats ForwardBackward(TrainingBatch batch, float gradScale, GradientSet grads, ulong dropoutSeed)
+    {
+        var be = model.Backend;
+        var s = model.Shape;
+        int n = batch.Length;
+        var t = be.ActivationType;
+        model.Rope.EnsureLength(batch.Positions.Max() + 1);
+        using var ids = be.FromHost(batch.InputIds, n);
+        using var positions = be.FromHost(batch.Positions, n);
+        using var targets = be.FromHost(batch.Targets, n);
+        var spans = AttentionSpans.CausalFromPositions(batch.Positions);
+        using var pass = new LoraPass(dropoutSeed);
+        using var x = be.Allocate(t, n, s.Hidden);
+        be.Embedding(model.Embedding, ids, x);
+
+        int layers = model.Layers.Length;
+        var acts = new LayerActivations[gradientCheckpointing ? 1 : layers];
+        var inputs = new Tensor[gradientCheckpointing ? layers : 0];
+        try
+        {
+            for (int l = 0; l < layers; l++)
+            {
+                if (gradientCheckpointing)
+                {
+                    inputs[l] = be.Allocate(t, n, s.Hidden);
+                    be.Copy(x, inputs[l]);
+                    acts[0] ??= new LayerActivations(be, s, n);
+                }
+                else acts[l] = new LayerActivations(be, s, n);
+                model.Layers[l].Forward(be, s, x, positions, spans, acts[gradientCheckpointing ? 0 : l], null, model.Rope, pass);
+            }
+
+            using var dx = be.Allocate(t, n, s.Hidden);
+            var stats = HeadForwardBackward(x, targets, gradScale, grads, dx);
+
+            for (int l = layers - 1; l >= 0; l--)
+            {
+                var a = acts[gradientCheckpointing ? 0 : l];
+                if (gradientCheckpointing)
+                {
+                    be.Copy(inputs[l], x);
+                    model.Layers[l].Forward(be, s, x, positions, spans, a, null, model.Rope, pass);
+                }
+                model.Layers[l].Backward(be, s, dx, positions, spans, a, model.Rope, pass, grads);
+            }
+            if (grads.For(model.Embedding) is { } dEmbedding) be.EmbeddingBackward(dx, ids, dEmbedding);
+            return stats;
+        }
+        finally
+        {
+            foreach (var a in acts) a?.Dispose();
+            foreach (var i in inputs) i?.Dispose();
+        }
+    }
+
+    /// <summary>Loss only (evaluation): the same forward without keeping anything for backward.</summary>
+    public LossStats Evaluate(TrainingBatch batch)
+    {
+        var be = model.Backend;
+        var s = model.Shape;
+        int n = batch.Length;
+        model.Rope.EnsureLength(batch.Positions.Max() + 1);
+        using var ids = be.FromHost(batch.InputIds, n);
+        using var positions = be.FromHost(batch.Positions, n);
+        using var targets = be.FromHost(batch.Targets, n);
+        var spans = AttentionSpans.CausalFromPositions(batch.Positions);
+        using var x = be.Allocate(be.ActivationType, n, s.Hidden);
+        be.Embedding(model.Embedding, ids, x);
+        using var a = new LayerActivations(be, s, n);
+        foreach (var layer in model.Layers) layer.Forward(be, s, x, positions, spans, a, null, model.Rope);
+        return HeadForwardBackward(x, targets, 0f, null, null);
+    }
+
+    /// <summary>Final norm, output head and cross-entropy in row chunks; with <paramref name="dx"/>, also their backward.</summary>
+    LossStats HeadForwardBackward(Tensor x, Tensor targets, float gradScale, GradientSet? grads, Tensor? dx)
+    {
+        var be = model.Backend;
+        var s = model.Shape;
+        int n = x.Rows;
+        using var normed = be.Allocate(be.ActivationType, n, s.Hidden);
+        using var rstd = be.Allocate(DType.F32, n);
+        be.RmsNorm(x, model.FinalNorm, s.RmsNormEps, normed, rstd);
+        using var dNormed = dx == null ? null : be.Allocate(be.ActivationType, n, s.Hidden);
+        var head = model.LmHead.Weight;
+        var dHead = grads?.For(head);
+        int chunk = ChunkRows(s.Vocab);
+        var stats = new LossStats();
+        for (int r = 0; r < n; r += chunk)
+        {
+            int rows = Math.Min(chunk, n - r);
+            var h = normed.SliceRows(r, rows);
+            using var logits = be.Allocate(DType.F32, rows, s.Vocab);
+            be.MatMul(h, false, head, true, logits);
+            var (loss, count, correct) = be.CrossEntropy(logits, targets.SliceRows(r, rows), dNormed == null ? null : logits, gradScale);
+            stats += new LossStats(loss, count, correct);
+            if (dNormed == null) continue;
+            be.MatMul(logits, false, head, false, dNormed.SliceRows(r, rows));
+            if (dHead != null) be.MatMul(logits, true, h, false, dHead, 1f, 1f);
+        }
+        if (dx != null) be.RmsNormBackward(dNormed!, x, model.FinalNorm, rstd, dx, grads!.For(model.FinalNorm), accumulateDx: false);
+        return stats;
+    }
+}
