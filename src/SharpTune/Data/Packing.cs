@@ -1,9 +1,10 @@
 namespace SharpTune.Data;
 
 /// <summary>
-/// --packing: bin-packs encoded samples into rows of at most max_length tokens, first-fit decreasing (longest sample first,
-/// each into the first row with room), which is what ms-swift's binpacking.to_constant_volume does in effect.
-/// A first-fit search over a max-tree of the rows' free space makes it O(n log n).
+/// --packing: bin-packs encoded samples into rows of at most max_length tokens the way ms-swift does (through the binpacking
+/// package's to_constant_volume): best-fit decreasing, i.e. longest sample first, each into the fullest row it still fits in,
+/// a new row when none has room. Rows are searched in a set ordered by free space, so packing is O(n log n).
+/// Equal-length samples may be taken in a different order than numpy's sort takes them.
 /// </summary>
 public static class Packing
 {
@@ -11,17 +12,25 @@ public static class Packing
     {
         if (maxLength <= 0) throw new SharpTuneException("--max_length: packing needs a positive max_length");
         var order = Enumerable.Range(0, samples.Count).OrderByDescending(i => samples[i].Length).ThenBy(i => i).ToArray();
-        var free = new FreeSpaceTree(samples.Count, maxLength);
+        // (free space, row index): the first entry with free space >= length is the fullest row that fits (lowest index on ties).
+        var rowsByFreeSpace = new SortedSet<(int Free, int Row)>();
         var bins = new List<List<int>>();
         foreach (var i in order)
         {
             var length = samples[i].Length;
             if (length > maxLength)
                 throw new SharpTuneException($"--packing: a sample of {length} tokens is longer than --max_length {maxLength} (truncate first)");
-            var bin = free.FirstWithRoom(length);
-            if (bin == bins.Count) bins.Add([]);
-            bins[bin].Add(i);
-            free.Take(bin, length);
+            var (free, row) = (maxLength, bins.Count);
+            // The first entry of the view, read by enumeration: a view's Count and Min walk the whole view.
+            foreach (var fullestThatFits in rowsByFreeSpace.GetViewBetween((length, int.MinValue), (int.MaxValue, int.MaxValue)))
+            {
+                (free, row) = fullestThatFits;
+                break;
+            }
+            if (row == bins.Count) bins.Add([]);
+            else rowsByFreeSpace.Remove((free, row));
+            bins[row].Add(i);
+            if (free - length > 0) rowsByFreeSpace.Add((free - length, row));
         }
         return bins.Select(bin => Concatenate(bin.Select(i => samples[i]))).ToList();
     }
@@ -41,35 +50,5 @@ public static class Packing
             positions.AddRange(Enumerable.Range(0, sample.Length));
         }
         return new SftRow([.. ids], [.. labels], [.. positions]);
-    }
-
-    /// <summary>A max segment tree over the free space of n potential rows (all start empty), for leftmost-fit queries.</summary>
-    sealed class FreeSpaceTree
-    {
-        readonly int _leaves;
-        readonly int[] _max;
-
-        public FreeSpaceTree(int count, int capacity)
-        {
-            _leaves = 1;
-            while (_leaves < Math.Max(count, 1)) _leaves *= 2;
-            _max = new int[2 * _leaves];
-            for (var i = 0; i < _leaves; i++) _max[_leaves + i] = i < count ? capacity : 0;
-            for (var i = _leaves - 1; i > 0; i--) _max[i] = Math.Max(_max[2 * i], _max[2 * i + 1]);
-        }
-
-        public int FirstWithRoom(int length)
-        {
-            var node = 1;
-            while (node < _leaves) node = _max[2 * node] >= length ? 2 * node : 2 * node + 1;
-            return node - _leaves;
-        }
-
-        public void Take(int leaf, int length)
-        {
-            var node = _leaves + leaf;
-            _max[node] -= length;
-            for (node /= 2; node > 0; node /= 2) _max[node] = Math.Max(_max[2 * node], _max[2 * node + 1]);
-        }
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using SharpTune.Templates;
 
 namespace SharpTune.Data;
 
@@ -27,7 +28,7 @@ static class RowNormalizer
     public static SftSample Normalize(IReadOnlyDictionary<string, JsonElement> row)
     {
         if (Has(row, "input_ids")) return Pretokenized(row);
-        List<(string Role, string Content)> messages;
+        List<ChatMessage> messages;
         if (Has(row, "messages")) messages = OpenAi(row["messages"]);
         else if (Has(row, "conversations")) messages = ShareGpt(row["conversations"]);
         else if (Has(row, "instruction")) messages = Alpaca(row);
@@ -35,7 +36,7 @@ static class RowNormalizer
         else throw new BadRowException("messages", "missing (the row has none of messages, conversations, instruction, query, input_ids)");
 
         if (Has(row, "system") && (messages.Count == 0 || messages[0].Role != "system"))
-            messages.Insert(0, ("system", String(row["system"], "system")));
+            messages.Insert(0, new ChatMessage("system", String(row["system"], "system")));
         return new SftSample(messages);
     }
 
@@ -43,23 +44,23 @@ static class RowNormalizer
     static bool Has(IReadOnlyDictionary<string, JsonElement> row, string field) =>
         row.TryGetValue(field, out var value) && value.ValueKind is not (JsonValueKind.Null or JsonValueKind.Undefined);
 
-    static List<(string, string)> OpenAi(JsonElement list)
+    static List<ChatMessage> OpenAi(JsonElement list)
     {
-        var messages = new List<(string, string)>();
+        var messages = new List<ChatMessage>();
         foreach (var (item, i) in Items(list, "messages"))
         {
             var field = $"messages[{i}]";
             Object(item, field);
             var role = String(Property(item, "role", field), field + ".role");
             if (!OpenAiRoles.Contains(role)) throw new BadRowException(field + ".role", $"unknown role '{role}' (expected system, user, assistant or tool)");
-            messages.Add((role, String(Property(item, "content", field), field + ".content")));
+            messages.Add(new ChatMessage(role, String(Property(item, "content", field), field + ".content")));
         }
         return messages;
     }
 
-    static List<(string, string)> ShareGpt(JsonElement list)
+    static List<ChatMessage> ShareGpt(JsonElement list)
     {
-        var messages = new List<(string, string)>();
+        var messages = new List<ChatMessage>();
         foreach (var (item, i) in Items(list, "conversations"))
         {
             var field = $"conversations[{i}]";
@@ -67,24 +68,24 @@ static class RowNormalizer
             var from = String(Property(item, "from", field), field + ".from");
             if (!ShareGptRoles.TryGetValue(from, out var role))
                 throw new BadRowException(field + ".from", $"unknown speaker '{from}' (expected human, user, gpt, assistant or system)");
-            messages.Add((role, String(Property(item, "value", field), field + ".value")));
+            messages.Add(new ChatMessage(role, String(Property(item, "value", field), field + ".value")));
         }
         return messages;
     }
 
     /// <summary>ms-swift joins a non-empty instruction and input with one newline; either alone is the query.</summary>
-    static List<(string, string)> Alpaca(IReadOnlyDictionary<string, JsonElement> row)
+    static List<ChatMessage> Alpaca(IReadOnlyDictionary<string, JsonElement> row)
     {
         var instruction = String(row["instruction"], "instruction");
         var input = Has(row, "input") ? String(row["input"], "input") : "";
         var query = instruction.Length > 0 && input.Length > 0 ? instruction + "\n" + input : instruction.Length > 0 ? instruction : input;
         if (!Has(row, "output")) throw new BadRowException("output", "missing (an Alpaca row needs the response in 'output')");
-        return [("user", query), ("assistant", String(row["output"], "output"))];
+        return [new ChatMessage("user", query), new ChatMessage("assistant", String(row["output"], "output"))];
     }
 
-    static List<(string, string)> QueryResponse(IReadOnlyDictionary<string, JsonElement> row)
+    static List<ChatMessage> QueryResponse(IReadOnlyDictionary<string, JsonElement> row)
     {
-        var messages = new List<(string, string)>();
+        var messages = new List<ChatMessage>();
         if (Has(row, "history"))
         {
             foreach (var (pair, i) in Items(row["history"], "history"))
@@ -92,13 +93,13 @@ static class RowNormalizer
                 var field = $"history[{i}]";
                 if (pair.ValueKind != JsonValueKind.Array || pair.GetArrayLength() != 2)
                     throw new BadRowException(field, "expected a [query, response] pair");
-                messages.Add(("user", String(pair[0], field + "[0]")));
-                messages.Add(("assistant", String(pair[1], field + "[1]")));
+                messages.Add(new ChatMessage("user", String(pair[0], field + "[0]")));
+                messages.Add(new ChatMessage("assistant", String(pair[1], field + "[1]")));
             }
         }
-        messages.Add(("user", String(row["query"], "query")));
+        messages.Add(new ChatMessage("user", String(row["query"], "query")));
         if (!Has(row, "response")) throw new BadRowException("response", "missing (a query row needs its 'response')");
-        messages.Add(("assistant", String(row["response"], "response")));
+        messages.Add(new ChatMessage("assistant", String(row["response"], "response")));
         return messages;
     }
 

@@ -1,3 +1,5 @@
+using SharpTune.Templates;
+
 namespace SharpTune.Data;
 
 /// <summary>
@@ -6,9 +8,10 @@ namespace SharpTune.Data;
 /// or a pre-tokenized row (<see cref="InputIds"/>, optional <see cref="Labels"/> with -100 meaning "no loss")
 /// that bypasses the template.
 /// </summary>
-public sealed record SftSample(IReadOnlyList<(string Role, string Content)> Messages, int[]? InputIds = null, int[]? Labels = null)
+public sealed record SftSample(IReadOnlyList<ChatMessage> Messages, int[]? InputIds = null, int[]? Labels = null)
 {
     public bool IsPretokenized => InputIds != null;
 
-    public static SftSample Conversation(params (string Role, string Content)[] messages) => new(messages);
+    public static SftSample Conversation(params (string Role, string Content)[] messages) =>
+        new(messages.Select(m => new ChatMessage(m.Role, m.Content)).ToList());
 }

@@ -11,7 +11,7 @@ public class DatasetFileTests
         return path;
     }
 
-    static (string, string)[] Messages(SftSample sample) => [.. sample.Messages];
+    static (string, string)[] Messages(SftSample sample) => [.. sample.Messages.Select(m => (m.Role, m.Content))];
 
     [Fact]
     public void ReadsOpenAiMessagesWithSystemField()

@@ -111,6 +111,17 @@ public class PackingAndBatchingTests
     }
 
     [Fact]
+    public void PackingIsBestFitDecreasingLikeMsSwift()
+    {
+        // Sorted 8, 7, 7, 5, 4, 1: the 1 fits every row; best fit puts it in the fullest (5 + 4), first fit would put it with the 8.
+        int[] lengths = [7, 7, 1, 8, 5, 4];
+        var rows = Packing.Pack(lengths.Select((length, i) => Sample(i + 1, length)).ToList(), 10);
+        var rowLengths = rows.Select(r => Enumerable.Range(0, r.Length).Where(p => r.PositionIds[p] == 0)
+            .Select(start => lengths[r.InputIds[start] - 1]).ToArray()).ToList();
+        Assert.Equal([[8], [7], [7], [5, 4, 1]], rowLengths);
+    }
+
+    [Fact]
     public void PackingMasksTheFirstLabelOfEachSampleAndRejectsOverlongSamples()
     {
         var rows = Packing.Pack([new EncodedSample([7, 8, 9], [7, 8, 9]), new EncodedSample([5, 6], [5, 6])], 10);
