@@ -23,9 +23,8 @@ public sealed class JinjaChatTemplate : ChatTemplate
     {
         template = JinjaTemplate.Parse(source, sourceName);
         this.specialTokens = specialTokens;
-        var eos = specialTokens.GetValueOrDefault("eos_token");
-        endOfTurnMarkers = new[] { eos }.Concat(KnownEndOfTurnMarkers.Where(m => source.Contains(m, StringComparison.Ordinal)))
-            .Where(m => !string.IsNullOrEmpty(m)).Distinct().ToArray()!;
+        var eos = specialTokens.TryGetValue("eos_token", out var e) && e.Length > 0 ? [e] : Array.Empty<string>();
+        endOfTurnMarkers = eos.Concat(KnownEndOfTurnMarkers.Where(m => source.Contains(m, StringComparison.Ordinal))).Distinct().ToArray();
     }
 
     public override string Name => template.SourceName;
