@@ -30,6 +30,7 @@ public static class Program
             return verb switch
             {
                 "infer" => InferCommand.Run(ArgumentParser.Parse<Inference.InferArguments>(rest), input, output, error),
+                "sft" => SftCommand.Run(ArgumentParser.Parse<Training.SftArguments>(rest), output),
                 _ => throw new SharpTuneException($"unknown command '{verb}' (expected one of: {string.Join(", ", Verbs)})"),
             };
         }
@@ -46,11 +47,12 @@ public static class Program
         }
     }
 
-    static readonly string[] Verbs = ["infer"];
+    static readonly string[] Verbs = ["infer", "sft"];
 
     static string HelpFor(string verb) => verb switch
     {
         "infer" => ArgumentParser.Help<Inference.InferArguments>("infer"),
+        "sft" => ArgumentParser.Help<Training.SftArguments>("sft"),
         _ => throw new SharpTuneException($"unknown command '{verb}'"),
     };
 
@@ -58,6 +60,7 @@ public static class Program
         usage: sharptune <command> [--flag value ...]
 
         commands:
+          sft       fine-tune with LoRA or all parameters (ms-swift's arguments)
           infer     chat with a model, answer one --query, or a --val_dataset in batch
         
         sharptune <command> --help lists the flags of a command.
