@@ -31,6 +31,7 @@ public static class Program
             {
                 "infer" => InferCommand.Run(ArgumentParser.Parse<Inference.InferArguments>(rest), input, output, error),
                 "sft" => SftCommand.Run(ArgumentParser.Parse<Training.SftArguments>(rest), output),
+                "export" or "merge-lora" => Export(ArgumentParser.Parse<Export.ExportArguments>(verb == "merge-lora" ? [.. rest, "--merge_lora", "true"] : rest), output),
                 _ => throw new SharpTuneException($"unknown command '{verb}' (expected one of: {string.Join(", ", Verbs)})"),
             };
         }
@@ -47,12 +48,20 @@ public static class Program
         }
     }
 
-    static readonly string[] Verbs = ["infer", "sft"];
+    static readonly string[] Verbs = ["infer", "sft", "export", "merge-lora"];
+
+    static int Export(Export.ExportArguments args, TextWriter output)
+    {
+        var dir = SharpTune.Export.ModelExport.MergeLora(args, SharpTune.Backends.DeviceSelection.Select(args.Device));
+        output.WriteLine($"merged checkpoint written to {dir}");
+        return 0;
+    }
 
     static string HelpFor(string verb) => verb switch
     {
         "infer" => ArgumentParser.Help<Inference.InferArguments>("infer"),
         "sft" => ArgumentParser.Help<Training.SftArguments>("sft"),
+        "export" or "merge-lora" => ArgumentParser.Help<Export.ExportArguments>(verb),
         _ => throw new SharpTuneException($"unknown command '{verb}'"),
     };
 
@@ -62,6 +71,7 @@ public static class Program
         commands:
           sft       fine-tune with LoRA or all parameters (ms-swift's arguments)
           infer     chat with a model, answer one --query, or a --val_dataset in batch
+          export    --merge_lora true: bake adapters into a standalone checkpoint (merge-lora is the same)
         
         sharptune <command> --help lists the flags of a command.
         """;
