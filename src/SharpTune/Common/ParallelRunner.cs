@@ -23,9 +23,8 @@ public sealed class ParallelRunner : IDisposable
     readonly Thread[] _workers;
     readonly object _startGate = new(), _doneGate = new();
     long _generation;
-    Job? _job;
-    int _count, _nextIndex, _workersRunning, _busy;
-    Exception? _failure;
+    volatile Loop? _current;
+    int _busy;
     volatile bool _disposed;
 
     public ParallelRunner(int threads)
@@ -59,40 +58,40 @@ public sealed class ParallelRunner : IDisposable
         job.Body = body;
         try
         {
-            _job = job;
-            _count = count;
-            _failure = null;
-            Volatile.Write(ref _nextIndex, 0);
-            Volatile.Write(ref _workersRunning, _workers.Length);
+            // A fresh loop object per call: a worker that wakes late still holds the previous one, finds no index
+            // left in it and touches nothing, so the caller never waits for sleeping workers to check in.
+            var loop = new Loop(job, count);
+            _current = loop;
             lock (_startGate)
             {
                 _generation++;
                 Monitor.PulseAll(_startGate);
             }
-            RunIndices(job);
-            WaitForWorkers();
-            if (_failure != null) ExceptionDispatchInfo.Capture(_failure).Throw();
+            RunIndices(loop);
+            WaitUntilDone(loop);
+            if (loop.Failure != null) ExceptionDispatchInfo.Capture(loop.Failure).Throw();
         }
         finally
         {
-            _job = null;
+            _current = null;
             job.State = default!;
             job.Body = null!;
             Volatile.Write(ref _busy, 0);
         }
     }
 
-    void RunIndices(Job job)
+    void RunIndices(Loop loop)
     {
         int i;
-        while ((i = Interlocked.Increment(ref _nextIndex) - 1) < _count)
+        while ((i = Interlocked.Increment(ref loop.NextIndex) - 1) < loop.Count)
         {
-            try { job.Run(i); }
+            try { loop.Job.Run(i); }
             catch (Exception e)
             {
-                Interlocked.CompareExchange(ref _failure, e, null);
-                Volatile.Write(ref _nextIndex, _count);
+                Interlocked.CompareExchange(ref loop.Failure, e, null);
             }
+            if (Interlocked.Increment(ref loop.Done) == loop.Count)
+                lock (_doneGate) Monitor.PulseAll(_doneGate);
         }
     }
 
@@ -104,9 +103,7 @@ public sealed class ParallelRunner : IDisposable
             WaitForLoop(seen);
             if (_disposed) return;
             seen = Volatile.Read(ref _generation);
-            RunIndices(_job!);
-            if (Interlocked.Decrement(ref _workersRunning) == 0)
-                lock (_doneGate) Monitor.PulseAll(_doneGate);
+            if (_current is { } loop) RunIndices(loop);
         }
     }
 
@@ -123,21 +120,29 @@ public sealed class ParallelRunner : IDisposable
             while (!_disposed && _generation == seen) Monitor.Wait(_startGate);
     }
 
-    void WaitForWorkers()
+    void WaitUntilDone(Loop loop)
     {
         for (int spin = 0; spin < SpinIterations; spin++)
         {
-            if (Volatile.Read(ref _workersRunning) == 0) return;
+            if (Volatile.Read(ref loop.Done) == loop.Count) return;
             Thread.SpinWait(20);
         }
         lock (_doneGate)
-            while (Volatile.Read(ref _workersRunning) != 0) Monitor.Wait(_doneGate);
+            while (Volatile.Read(ref loop.Done) != loop.Count) Monitor.Wait(_doneGate);
     }
 
     public void Dispose()
     {
         _disposed = true;
         lock (_startGate) Monitor.PulseAll(_startGate);
+    }
+
+    sealed class Loop(Job job, int count)
+    {
+        public readonly Job Job = job;
+        public readonly int Count = count;
+        public int NextIndex, Done;
+        public Exception? Failure;
     }
 
     abstract class Job

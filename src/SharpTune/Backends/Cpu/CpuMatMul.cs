@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using static SharpTune.Backends.Cpu.GemmKernel;
 
@@ -19,6 +20,8 @@ public static unsafe class CpuMatMul
     const int MCMax = 192;
     /// <summary>Largest column block (multiple of NR; its packed B streams from L3, one 16-column panel at a time in L1).</summary>
     const int NCMax = 512;
+    /// <summary>Largest chunk of C whose op(A) rows and op(B) columns are packed together (1.1 MiB and 4 MiB per depth block).</summary>
+    const int MChunkMax = 1152, NChunkMax = 4096;
     /// <summary>Rows of A handled by the matrix-vector kernels instead of packing.</summary>
     internal const int SmallM = 4;
 
@@ -60,11 +63,22 @@ public static unsafe class CpuMatMul
         }
         var job = new BlockedJob<T, TLoader>
         {
-            TransA = transA, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
-            A = a, Lda = lda, B = b, Ldb = ldb, C = c, Ldc = ldc,
+            TransA = transA, TransB = transB, K = k, Alpha = alpha, Beta = beta,
+            A = a, Lda = lda, B = b, Ldb = ldb, C = c, Ldc = ldc, PackedA = Scratch.A, PackedB = Scratch.B,
         };
-        job.ChooseBlocks(runner.ThreadCount);
-        runner.For(job.RowBlocks * job.ColBlocks, job, static (j, task) => j.RunBlock(task));
+        int rowChunk = EvenSplit(m, MChunkMax, MR), colChunk = EvenSplit(n, NChunkMax, NR);
+        for (int i0 = 0; i0 < m; i0 += rowChunk)
+        for (int j0 = 0; j0 < n; j0 += colChunk)
+        {
+            job.SetChunk(i0, Math.Min(rowChunk, m - i0), j0, Math.Min(colChunk, n - j0), runner.ThreadCount);
+            for (int p0 = 0; p0 < k; p0 += KC)
+            {
+                job.P0 = p0;
+                job.Kc = Math.Min(KC, k - p0);
+                runner.For(job.PackTasks, job, static (j, task) => j.Pack(task));
+                runner.For(job.RowBlocks * job.ColBlocks, job, static (j, task) => j.Compute(task));
+            }
+        }
     }
 
     static void Validate(bool transA, bool transB, int m, int n, int k, int lda, int ldb, int ldc)
@@ -75,68 +89,90 @@ public static unsafe class CpuMatMul
         if (ldc < Math.Max(1, n)) throw new SharpTuneException($"Gemm: ldc={ldc} is smaller than the row length of C ({n})");
     }
 
-    /// <summary>One C block per task: for each depth block, pack its A rows and B columns into thread-local scratch and
-    /// sweep the tiles, 16-column B panel outermost so it stays in L1 while the A block streams from L2.</summary>
+    /// <summary>
+    /// One chunk of C (up to MChunkMax x NChunkMax) at a time: for each depth block, all threads pack the chunk's
+    /// rows of op(A) and columns of op(B) once into shared buffers, then compute its C blocks. Inside a block the
+    /// 16-column B panel is the outer loop so it stays in L1 while the block's A panels stream from L2.
+    /// </summary>
     struct BlockedJob<T, TLoader> where T : unmanaged where TLoader : struct, IElementLoader<T>
     {
+        const int APanelsPerPackTask = 8, BPanelsPerPackTask = 4;
+
         public bool TransA, TransB;
-        public int M, N, K, Lda, Ldb, Ldc, RowBlock, ColBlock, RowBlocks, ColBlocks;
+        public int K, Lda, Ldb, Ldc, P0, Kc;
+        public int I0, Rows, J0, Cols, RowBlock, ColBlock, RowBlocks, ColBlocks, APackTasks, PackTasks;
         public float Alpha, Beta;
-        public float* A, C;
+        public float* A, C, PackedA, PackedB;
         public T* B;
 
-        /// <summary>Splits C into at least two tasks per thread (balanced sizes) so dynamic scheduling evens out;
-        /// the split changes speed only, never results.</summary>
-        public void ChooseBlocks(int threads)
+        /// <summary>Splits the chunk into at least two blocks per thread (balanced sizes) so dynamic scheduling
+        /// evens out; the split changes speed only, never results.</summary>
+        public void SetChunk(int i0, int rows, int j0, int cols, int threads)
         {
-            RowBlocks = CeilDiv(M, MCMax);
-            ColBlocks = CeilDiv(N, NCMax);
+            (I0, Rows, J0, Cols) = (i0, rows, j0, cols);
+            RowBlocks = CeilDiv(rows, MCMax);
+            ColBlocks = CeilDiv(cols, NCMax);
             while (RowBlocks * ColBlocks < 2 * threads)
             {
-                int rows = CeilDiv(M, RowBlocks), cols = CeilDiv(N, ColBlocks);
-                if (cols >= rows && cols > NR) ColBlocks++;
-                else if (rows > MR) RowBlocks++;
+                int blockRows = CeilDiv(rows, RowBlocks), blockCols = CeilDiv(cols, ColBlocks);
+                if (blockCols >= blockRows && blockCols > NR) ColBlocks++;
+                else if (blockRows > MR) RowBlocks++;
                 else break;
             }
-            RowBlock = RoundUp(CeilDiv(M, RowBlocks), MR);
-            ColBlock = RoundUp(CeilDiv(N, ColBlocks), NR);
-            RowBlocks = CeilDiv(M, RowBlock);
-            ColBlocks = CeilDiv(N, ColBlock);
+            RowBlock = RoundUp(CeilDiv(rows, RowBlocks), MR);
+            ColBlock = RoundUp(CeilDiv(cols, ColBlocks), NR);
+            RowBlocks = CeilDiv(rows, RowBlock);
+            ColBlocks = CeilDiv(cols, ColBlock);
+            APackTasks = CeilDiv(rows, MR * APanelsPerPackTask);
+            PackTasks = APackTasks + CeilDiv(cols, NR * BPanelsPerPackTask);
         }
 
-        public readonly void RunBlock(int task)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Pack(int task)
         {
-            int i0 = task / ColBlocks * RowBlock, j0 = task % ColBlocks * ColBlock;
-            int rows = Math.Min(RowBlock, M - i0), cols = Math.Min(ColBlock, N - j0);
-            float* packedA = Scratch.A, packedB = Scratch.B;
-            for (int p0 = 0; p0 < K; p0 += KC)
+            if (task < APackTasks)
             {
-                int kc = Math.Min(KC, K - p0);
-                GemmPacking.PackA(TransA, A, Lda, i0, rows, p0, kc, packedA);
-                GemmPacking.PackB<T, TLoader>(TransB, B, Ldb, j0, cols, p0, kc, packedB);
-                float beta = p0 == 0 ? Beta : 1f;
-                for (int jr = 0; jr < cols; jr += NR)
-                for (int ir = 0; ir < rows; ir += MR)
-                {
-                    float* tile = C + (long)(i0 + ir) * Ldc + j0 + jr;
-                    float* pa = packedA + ir * kc, pb = packedB + jr * kc;
-                    int tileRows = Math.Min(MR, rows - ir), tileCols = Math.Min(NR, cols - jr);
-                    if (tileRows == MR && tileCols == NR) Tile(kc, pa, pb, tile, Ldc, Alpha, beta);
-                    else EdgeTile(kc, pa, pb, tile, Ldc, tileRows, tileCols, Alpha, beta);
-                }
+                int r0 = task * MR * APanelsPerPackTask;
+                GemmPacking.PackA(TransA, A, Lda, I0 + r0, Math.Min(MR * APanelsPerPackTask, Rows - r0), P0, Kc, PackedA + r0 * Kc);
+            }
+            else
+            {
+                int c0 = (task - APackTasks) * NR * BPanelsPerPackTask;
+                GemmPacking.PackB<T, TLoader>(TransB, B, Ldb, J0 + c0, Math.Min(NR * BPanelsPerPackTask, Cols - c0), P0, Kc, PackedB + c0 * Kc);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Compute(int task)
+        {
+            int r0 = task / ColBlocks * RowBlock, c0 = task % ColBlocks * ColBlock;
+            int rows = Math.Min(RowBlock, Rows - r0), cols = Math.Min(ColBlock, Cols - c0);
+            float beta = P0 == 0 ? Beta : 1f;
+            for (int jr = 0; jr < cols; jr += NR)
+            for (int ir = 0; ir < rows; ir += MR)
+            {
+                float* tile = C + (long)(I0 + r0 + ir) * Ldc + J0 + c0 + jr;
+                float* pa = PackedA + (r0 + ir) * Kc, pb = PackedB + (c0 + jr) * Kc;
+                int tileRows = Math.Min(MR, rows - ir), tileCols = Math.Min(NR, cols - jr);
+                if (tileRows == MR && tileCols == NR) Tile(Kc, pa, pb, tile, Ldc, Alpha, beta);
+                else EdgeTile(Kc, pa, pb, tile, Ldc, tileRows, tileCols, Alpha, beta);
             }
         }
     }
 
-    /// <summary>Per-thread packing buffers, 64-byte aligned, allocated once per thread at the largest block size
-    /// (about 1 MiB) and kept for the thread's life: the runner's threads are long-lived, so this never grows.</summary>
+    /// <summary>Packing buffers of the calling thread, 64-byte aligned, allocated once at the largest chunk size
+    /// (about 5 MiB) and kept for the thread's life.</summary>
     static class Scratch
     {
         [ThreadStatic] static float* _a, _b;
-        public static float* A => _a != null ? _a : _a = Allocate(MCMax * KC);
-        public static float* B => _b != null ? _b : _b = Allocate(NCMax * KC);
+        public static float* A => _a != null ? _a : _a = Allocate(MChunkMax * KC);
+        public static float* B => _b != null ? _b : _b = Allocate(NChunkMax * KC);
         static float* Allocate(int floats) => (float*)NativeMemory.AlignedAlloc((nuint)floats * sizeof(float), 64);
     }
+
+    /// <summary>Size of the pieces when <paramref name="total"/> is cut into equal parts of at most
+    /// <paramref name="max"/>, rounded up to a multiple of <paramref name="multiple"/> (max is one too).</summary>
+    static int EvenSplit(int total, int max, int multiple) => RoundUp(CeilDiv(total, CeilDiv(total, max)), multiple);
 
     static int CeilDiv(int x, int y) => (x + y - 1) / y;
     static int RoundUp(int x, int multiple) => CeilDiv(x, multiple) * multiple;

@@ -43,6 +43,7 @@ internal static unsafe class CpuMatVec
         public float* A, C;
         public T* W;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Run(int task)
         {
             int j1 = Math.Min(N, (task + 1) * RowsPerTask);
@@ -63,6 +64,7 @@ internal static unsafe class CpuMatVec
         }
 
         /// <summary>Four accumulators of eight lanes: 32 weights per step keep FMA latency off the critical path.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         static float Dot1(T* w, float* x, int k)
         {
             int p = 0;
@@ -90,6 +92,7 @@ internal static unsafe class CpuMatVec
         }
 
         /// <summary>One pass over a weight row for four activation rows, two accumulators each.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         static void Dot4(T* w, float* x0, float* x1, float* x2, float* x3, int k, float* sums)
         {
             int p = 0;
@@ -137,6 +140,7 @@ internal static unsafe class CpuMatVec
         public T* W;
 
         [SkipLocalsInit]
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Run(int task)
         {
             int j0 = task * ColumnsPerTask, cols = Math.Min(ColumnsPerTask, N - j0);

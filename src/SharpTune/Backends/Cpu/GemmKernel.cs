@@ -9,6 +9,8 @@ namespace SharpTune.Backends.Cpu;
 /// (kc x 16, k-major). Twelve 8-wide accumulators plus two B vectors and one A broadcast fit the 16 AVX registers.
 /// Every C element is a plain sequential sum over k, so its value does not depend on where the tile sits; that is
 /// what makes results independent of blocking and thread count.
+/// The hot loops here and in the packing and matrix-vector code are marked AggressiveOptimization: each call runs
+/// long, and tiered compilation would otherwise keep them in unoptimised code for the first hundreds of calls.
 /// </summary>
 internal static unsafe class GemmKernel
 {
@@ -35,6 +37,7 @@ internal static unsafe class GemmKernel
     /// <summary>A tile cut by the matrix edge: compute the full tile into scratch, then update only the valid part,
     /// with the same arithmetic as <see cref="Tile"/> so edge elements round exactly like interior ones.</summary>
     [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void EdgeTile(int kc, float* a, float* b, float* c, int ldc, int rows, int cols, float alpha, float beta)
     {
         float* acc = stackalloc float[MR * NR];
@@ -45,6 +48,7 @@ internal static unsafe class GemmKernel
     }
 
     [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Tile6x16Fma(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
@@ -94,6 +98,7 @@ internal static unsafe class GemmKernel
     }
 
     [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void TileScalar(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
     {
         float* acc = stackalloc float[MR * NR];

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.X86;
 using static SharpTune.Backends.Cpu.GemmKernel;
 
@@ -11,6 +12,7 @@ namespace SharpTune.Backends.Cpu;
 internal static unsafe class GemmPacking
 {
     /// <summary>Packs rows [i0, i0+rows) and depth [p0, p0+kc) of op(A); op(A)(i,p) = transA ? a[p*lda+i] : a[i*lda+p].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackA(bool transA, float* a, int lda, int i0, int rows, int p0, int kc, float* dst)
     {
         for (int ir = 0; ir < rows; ir += MR)
@@ -45,6 +47,7 @@ internal static unsafe class GemmPacking
     }
 
     /// <summary>Packs columns [j0, j0+cols) and depth [p0, p0+kc) of op(B); op(B)(p,j) = transB ? b[j*ldb+p] : b[p*ldb+j].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackB<T, TLoader>(bool transB, T* b, int ldb, int j0, int cols, int p0, int kc, float* dst)
         where T : unmanaged where TLoader : struct, IElementLoader<T>
     {
