@@ -18,7 +18,7 @@ public sealed class ParallelRunner : IDisposable
     public static ParallelRunner Default => LazyDefault.Value;
 
     /// <summary>Spin iterations (each a short pause) a waiting thread polls before blocking; about 50 microseconds.</summary>
-    const int SpinIterations = 2000;
+    const int SpinIterations = 100;
 
     readonly Thread[] _workers;
     readonly object _startGate = new(), _doneGate = new();
