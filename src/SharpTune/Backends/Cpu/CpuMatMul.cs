@@ -10,7 +10,9 @@ namespace SharpTune.Backends.Cpu;
 /// widened on the fly. Up to four rows of A that are not transposed go to the streaming matrix-vector kernels
 /// (<see cref="CpuMatVec"/>); everything else to a packed, cache-blocked, register-blocked kernel.
 /// Results are bit-identical from run to run and for any thread count: each C element is summed over k in the
-/// same order (blocks of <see cref="KC"/>, sequential inside) whatever the tiling.
+/// same order (blocks of <see cref="KC"/>, sequential inside) whatever the tiling. (m ≤ 4 takes a different
+/// summation order than m > 4, so a row's result can depend on how many rows are multiplied with it.)
+/// Without AVX2+FMA the same code runs scalar, unfused arithmetic; run the tests with DOTNET_EnableAVX2=0 to check it.
 /// </summary>
 public static unsafe class CpuMatMul
 {
@@ -36,11 +38,11 @@ public static unsafe class CpuMatMul
 
     /// <summary>y[n] = W[n,k]·x[k] (W row-major with row stride <paramref name="ldw"/>).</summary>
     public static void MatVec(int n, int k, float* w, int ldw, float* x, float* y, ParallelRunner? runner = null)
-        => Run<float, F32Loader>(false, true, 1, n, k, 1f, x, k, w, ldw, 0f, y, n, runner ?? ParallelRunner.Default);
+        => Run<float, F32Loader>(false, true, 1, n, k, 1f, x, Math.Max(1, k), w, ldw, 0f, y, Math.Max(1, n), runner ?? ParallelRunner.Default);
 
     /// <summary>y[n] = W[n,k]·x[k] with W stored as bfloat16.</summary>
     public static void MatVec(int n, int k, ushort* w, int ldw, float* x, float* y, ParallelRunner? runner = null)
-        => Run<ushort, BF16Loader>(false, true, 1, n, k, 1f, x, k, w, ldw, 0f, y, n, runner ?? ParallelRunner.Default);
+        => Run<ushort, BF16Loader>(false, true, 1, n, k, 1f, x, Math.Max(1, k), w, ldw, 0f, y, Math.Max(1, n), runner ?? ParallelRunner.Default);
 
     static void Run<T, TLoader>(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda,
         T* b, int ldb, float beta, float* c, int ldc, ParallelRunner runner)
@@ -105,14 +107,14 @@ public static unsafe class CpuMatMul
         public float* A, C, PackedA, PackedB;
         public T* B;
 
-        /// <summary>Splits the chunk into at least two blocks per thread (balanced sizes) so dynamic scheduling
-        /// evens out; the split changes speed only, never results.</summary>
+        /// <summary>Splits the chunk into balanced blocks, at least two per thread and, while there are few, a multiple
+        /// of the thread count so no thread idles at the end; the split changes speed only, never results.</summary>
         public void SetChunk(int i0, int rows, int j0, int cols, int threads)
         {
             (I0, Rows, J0, Cols) = (i0, rows, j0, cols);
             RowBlocks = CeilDiv(rows, MCMax);
             ColBlocks = CeilDiv(cols, NCMax);
-            while (RowBlocks * ColBlocks < 2 * threads)
+            while (RowBlocks * ColBlocks < 2 * threads || (RowBlocks * ColBlocks % threads != 0 && RowBlocks * ColBlocks < 8 * threads))
             {
                 int blockRows = CeilDiv(rows, RowBlocks), blockCols = CeilDiv(cols, ColBlocks);
                 if (blockCols >= blockRows && blockCols > NR) ColBlocks++;

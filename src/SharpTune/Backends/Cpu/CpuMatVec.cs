@@ -57,8 +57,8 @@ internal static unsafe class CpuMatVec
                 else Dot4(row, x0, x1, x2, x3, K, sums);
                 for (int i = 0; i < M; i++)
                 {
-                    float* out_ = C + (long)i * Ldc + j;
-                    *out_ = Update(sums[i], out_, Alpha, Beta);
+                    float* target = C + (long)i * Ldc + j;
+                    *target = Update(sums[i], target, Alpha, Beta);
                 }
             }
         }
@@ -168,8 +168,8 @@ internal static unsafe class CpuMatVec
             for (int i = 0; i < M; i++)
             for (int j = 0; j < cols; j++)
             {
-                float* out_ = C + (long)i * Ldc + j0 + j;
-                *out_ = Update(acc[i * ColumnsPerTask + j], out_, Alpha, Beta);
+                float* target = C + (long)i * Ldc + j0 + j;
+                *target = Update(acc[i * ColumnsPerTask + j], target, Alpha, Beta);
             }
         }
     }
