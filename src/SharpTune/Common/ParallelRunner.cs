@@ -53,14 +53,11 @@ public sealed class ParallelRunner : IDisposable
             for (int i = 0; i < count; i++) body(state, i);
             return;
         }
-        var job = Job<TState>.ForThisThread;
-        job.State = state;
-        job.Body = body;
         try
         {
             // A fresh loop object per call: a worker that wakes late still holds the previous one, finds no index
             // left in it and touches nothing, so the caller never waits for sleeping workers to check in.
-            var loop = new Loop(job, count);
+            var loop = new Loop<TState>(count, state, body);
             _current = loop;
             lock (_startGate)
             {
@@ -74,8 +71,6 @@ public sealed class ParallelRunner : IDisposable
         finally
         {
             _current = null;
-            job.State = default!;
-            job.Body = null!;
             Volatile.Write(ref _busy, 0);
         }
     }
@@ -85,7 +80,7 @@ public sealed class ParallelRunner : IDisposable
         int i;
         while ((i = Interlocked.Increment(ref loop.NextIndex) - 1) < loop.Count)
         {
-            try { loop.Job.Run(i); }
+            try { loop.Run(i); }
             catch (Exception e)
             {
                 Interlocked.CompareExchange(ref loop.Failure, e, null);
@@ -137,26 +132,16 @@ public sealed class ParallelRunner : IDisposable
         lock (_startGate) Monitor.PulseAll(_startGate);
     }
 
-    sealed class Loop(Job job, int count)
+    abstract class Loop(int count)
     {
-        public readonly Job Job = job;
         public readonly int Count = count;
         public int NextIndex, Done;
         public Exception? Failure;
-    }
-
-    abstract class Job
-    {
         public abstract void Run(int index);
     }
 
-    sealed class Job<TState> : Job
+    sealed class Loop<TState>(int count, TState state, Action<TState, int> body) : Loop(count)
     {
-        [ThreadStatic] static Job<TState>? _forThisThread;
-        public static Job<TState> ForThisThread => _forThisThread ??= new Job<TState>();
-
-        public TState State = default!;
-        public Action<TState, int> Body = null!;
-        public override void Run(int index) => Body(State, index);
+        public override void Run(int index) => body(state, index);
     }
 }

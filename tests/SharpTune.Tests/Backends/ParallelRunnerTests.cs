@@ -31,6 +31,17 @@ public class ParallelRunnerTests
     }
 
     [Fact]
+    public void LoopInsideAnotherRunnersLoop_WithTheSameStateType_Completes()
+    {
+        using var outer = new ParallelRunner(2);
+        using var inner = new ParallelRunner(2);
+        var hits = new int[16 * 16];
+        outer.For(16, (hits, inner, row: 0), static (s, i) =>
+            s.inner.For(16, (s.hits, s.inner, row: i), static (t, j) => Interlocked.Increment(ref t.hits[t.row * 16 + j])));
+        Assert.All(hits, h => Assert.Equal(1, h));
+    }
+
+    [Fact]
     public void ExceptionInBody_ReachesCallerAndRunnerStaysUsable()
     {
         using var runner = new ParallelRunner(2);
