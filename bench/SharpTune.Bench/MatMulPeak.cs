@@ -12,10 +12,10 @@ internal static unsafe class MatMulPeak
 {
     const int Depth = 256, CallsPerTask = 2000;
 
-    public static double MeasureGflops(int runs = 5, ParallelRunner? runner = null)
+    public static double MeasureGflops(int runs = 10, ParallelRunner? runner = null)
     {
         runner ??= ParallelRunner.Default;
-        int tasks = runner.ThreadCount * 16;
+        int tasks = runner.ThreadCount * 8;
         double flopsPerRun = (double)tasks * CallsPerTask * 2.0 * GemmKernel.MR * GemmKernel.NR * Depth;
         double best = 0;
         for (int run = 0; run < runs; run++)
