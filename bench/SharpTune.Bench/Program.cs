@@ -4,7 +4,16 @@ public static class Program
 {
     public static int Main(string[] args)
     {
-        Console.Error.WriteLine("usage: SharpTune.Bench <benchmark> [options]");
-        return 1;
+        switch (args.FirstOrDefault())
+        {
+            case "gemm": GemmBench.Run(); return 0;
+            case "matvec": MatVecBench.Run(); return 0;
+            case "bandwidth":
+                Console.WriteLine($"threads {ParallelRunner.Default.ThreadCount}, streaming read bandwidth {MemoryBandwidth.MeasureReadGBps():F1} GB/s");
+                return 0;
+            default:
+                Console.Error.WriteLine("usage: SharpTune.Bench <gemm|matvec|bandwidth>");
+                return 1;
+        }
     }
 }
