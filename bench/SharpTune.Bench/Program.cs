@@ -4,7 +4,12 @@ public static class Program
 {
     public static int Main(string[] args)
     {
-        Console.Error.WriteLine("usage: SharpTune.Bench <benchmark> [options]");
-        return 1;
+        switch (args.FirstOrDefault())
+        {
+            case "tokenizer": return TokenizerBench.Run(args[1..]);
+            default:
+                Console.Error.WriteLine("usage: SharpTune.Bench <benchmark> [options]\nbenchmarks: tokenizer [tokenizer.json]");
+                return 1;
+        }
     }
 }
