@@ -22,6 +22,8 @@ sealed class BpeModel
     readonly int[] byteTokenIds = new int[256];
     readonly ConcurrentDictionary<string, int[]> cache = new();
     readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> cacheBySpan;
+    /// <summary>Approximate entry count (ConcurrentDictionary.Count takes every lock, too slow to ask per miss).</summary>
+    int cacheEntries;
 
     public IReadOnlyDictionary<string, int> Vocab => vocab;
 
@@ -122,7 +124,11 @@ sealed class BpeModel
         var ids = TokenizeUncached(MapBytesFirst ? ByteLevelAlphabet.Map(word) : word.ToString());
         if (word.Length <= MaxCachedWordLength)
         {
-            if (cache.Count >= MaxCacheEntries) cache.Clear();
+            if (Interlocked.Increment(ref cacheEntries) > MaxCacheEntries)
+            {
+                cache.Clear();
+                Interlocked.Exchange(ref cacheEntries, 0);
+            }
             cacheBySpan.TryAdd(word, ids);
         }
         output.AddRange(ids);
