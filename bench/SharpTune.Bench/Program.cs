@@ -11,8 +11,9 @@ public static class Program
             case "bandwidth":
                 Console.WriteLine($"threads {ParallelRunner.Default.ThreadCount}, streaming read bandwidth {MemoryBandwidth.MeasureReadGBps():F1} GB/s");
                 return 0;
+            case "tokenizer": return TokenizerBench.Run(args[1..]);
             default:
-                Console.Error.WriteLine("usage: SharpTune.Bench <gemm|matvec|bandwidth>");
+                Console.Error.WriteLine("usage: SharpTune.Bench <gemm|matvec|bandwidth|tokenizer [tokenizer.json]>");
                 return 1;
         }
     }

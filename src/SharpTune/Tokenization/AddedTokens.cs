@@ -5,9 +5,13 @@ namespace SharpTune.Tokenization;
 /// <summary>An entry of tokenizer.json's "added_tokens": matched in the text before the model sees it.</summary>
 sealed record AddedToken(int Id, string Content, bool Special, bool Normalized, bool LStrip, bool RStrip, bool SingleWord)
 {
-    public static AddedToken FromJson(JsonElement json, string where) => new(
-        json.Required("id", where).GetInt32(), json.RequiredString("content", where), json.OptBool("special", false),
-        json.OptBool("normalized", true), json.OptBool("lstrip", false), json.OptBool("rstrip", false), json.OptBool("single_word", false));
+    public static AddedToken FromJson(JsonElement json, string where)
+    {
+        bool special = json.OptBool("special", false);
+        // tokenizers' default: special tokens are matched in the raw text, others in the normalized text.
+        return new(json.Required("id", where).GetInt32(), json.RequiredString("content", where), special,
+            json.OptBool("normalized", !special), json.OptBool("lstrip", false), json.OptBool("rstrip", false), json.OptBool("single_word", false));
+    }
 }
 
 /// <summary>A stretch of input: either an added token (<see cref="TokenId"/> set) or text [Start, End) to encode.</summary>

@@ -22,6 +22,8 @@ sealed class BpeModel
     readonly int[] byteTokenIds = new int[256];
     readonly ConcurrentDictionary<string, int[]> cache = new();
     readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> cacheBySpan;
+    /// <summary>Approximate entry count (ConcurrentDictionary.Count takes every lock, too slow to ask per miss).</summary>
+    int cacheEntries;
 
     public IReadOnlyDictionary<string, int> Vocab => vocab;
 
@@ -55,7 +57,7 @@ sealed class BpeModel
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var entry in json.Required("vocab", where).EnumerateObject()) vocab[entry.Name] = entry.Value.GetInt32();
 
-        var merges = new Dictionary<long, (int, int)>();
+        var merges = new Dictionary<long, (int, int)>(PairComparer.Instance);
         int rank = 0;
         var prefix = json.OptString("continuing_subword_prefix");
         foreach (var merge in json.Required("merges", where).EnumerateArray())
@@ -88,10 +90,32 @@ sealed class BpeModel
             json.OptBool("ignore_merges", false), prefix, json.OptString("end_of_word_suffix"));
     }
 
+    /// <summary>
+    /// True when no vocab token has <paramref name="boundary"/> right after another character. Then no merge can join
+    /// text across the point before a run of <paramref name="boundary"/> characters, and BPE of the pieces cut there
+    /// equals BPE of the whole: SentencePiece-style tokenizers (no pre-tokenizer) can then be cached per word.
+    /// </summary>
+    public bool NeverMergesInto(char boundary)
+    {
+        if (!vocab.ContainsKey(boundary.ToString())) return false;
+        foreach (var token in vocab.Keys)
+            for (int i = 1; i < token.Length; i++)
+                if (token[i] == boundary && token[i - 1] != boundary) return false;
+        return true;
+    }
+
     /// <summary>True for the &lt;0xXX&gt; tokens of a byte-fallback vocabulary.</summary>
     public bool IsByteToken(int id) => byteFallback && Array.IndexOf(byteTokenIds, id) >= 0;
 
     static long Pack(int a, int b) => ((long)a << 32) | (uint)b;
+
+    /// <summary>long's own hash is high ^ low, which collides for every (a, b) with the same a ^ b; mix the bits instead.</summary>
+    sealed class PairComparer : IEqualityComparer<long>
+    {
+        public static readonly PairComparer Instance = new();
+        public bool Equals(long x, long y) => x == y;
+        public int GetHashCode(long pair) => (int)((ulong)(pair * unchecked((long)0x9E3779B97F4A7C15)) >> 32);
+    }
 
     /// <summary>Appends the ids of one pre-tokenized word.</summary>
     public void Tokenize(ReadOnlySpan<char> word, List<int> output)
@@ -100,7 +124,11 @@ sealed class BpeModel
         var ids = TokenizeUncached(MapBytesFirst ? ByteLevelAlphabet.Map(word) : word.ToString());
         if (word.Length <= MaxCachedWordLength)
         {
-            if (cache.Count >= MaxCacheEntries) cache.Clear();
+            if (Interlocked.Increment(ref cacheEntries) > MaxCacheEntries)
+            {
+                cache.Clear();
+                Interlocked.Exchange(ref cacheEntries, 0);
+            }
             cacheBySpan.TryAdd(word, ids);
         }
         output.AddRange(ids);
@@ -157,18 +185,40 @@ sealed class BpeModel
         return true;
     }
 
-    /// <summary>Repeatedly merges the lowest-ranked adjacent pair (leftmost on ties), as tokenizers' priority queue does.</summary>
+    /// <summary>
+    /// Repeatedly merges the lowest-ranked adjacent pair (leftmost on ties), as tokenizers does: a priority queue of
+    /// candidate pairs over a linked list of symbols, so long unsplit inputs (SentencePiece-style, no pre-tokenizer) stay fast.
+    /// </summary>
     void MergeAll(List<int> symbols)
     {
-        while (symbols.Count > 1)
+        int n = symbols.Count;
+        if (n < 2) return;
+        var ids = symbols.ToArray();
+        var next = new int[n];
+        var previous = new int[n];
+        for (int i = 0; i < n; i++) { next[i] = i + 1 < n ? i + 1 : -1; previous[i] = i - 1; }
+        var queue = new PriorityQueue<int, long>();
+        for (int i = 0; i + 1 < n; i++) Enqueue(queue, ids, i, i + 1);
+
+        while (queue.TryDequeue(out int left, out long priority))
         {
-            int bestRank = int.MaxValue, bestAt = -1, bestMerged = 0;
-            for (int i = 0; i + 1 < symbols.Count; i++)
-                if (merges.TryGetValue(Pack(symbols[i], symbols[i + 1]), out var m) && m.Rank < bestRank)
-                    (bestRank, bestAt, bestMerged) = (m.Rank, i, m.Merged);
-            if (bestAt < 0) return;
-            symbols[bestAt] = bestMerged;
-            symbols.RemoveAt(bestAt + 1);
+            int right = next[left];
+            // Entries go stale when a neighbour merged first; the pair must still be the one that was queued.
+            if (right < 0 || ids[left] < 0 || !merges.TryGetValue(Pack(ids[left], ids[right]), out var merge) || merge.Rank != (int)(priority >> 32)) continue;
+            ids[left] = merge.Merged;
+            ids[right] = -1;
+            next[left] = next[right];
+            if (next[right] >= 0) previous[next[right]] = left;
+            if (previous[left] >= 0) Enqueue(queue, ids, previous[left], left);
+            if (next[left] >= 0) Enqueue(queue, ids, left, next[left]);
         }
+        symbols.Clear();
+        for (int i = 0; i >= 0; i = next[i]) symbols.Add(ids[i]);
+    }
+
+    /// <summary>Queues the pair starting at symbol <paramref name="left"/> by (rank, position): lowest rank first, then leftmost.</summary>
+    void Enqueue(PriorityQueue<int, long> queue, int[] ids, int left, int right)
+    {
+        if (merges.TryGetValue(Pack(ids[left], ids[right]), out var merge)) queue.Enqueue(left, ((long)merge.Rank << 32) | (uint)left);
     }
 }

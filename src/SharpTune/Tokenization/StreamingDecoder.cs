@@ -28,27 +28,35 @@ public sealed class StreamingDecoder
         this.skipSpecialTokens = skipSpecialTokens;
     }
 
+    /// <summary>Ids currently re-decoded per push (bounded, so streaming stays linear in the output).</summary>
+    internal int WindowLength => window.Count;
+
     public string Push(int id)
     {
         window.Add(id);
         if (tokenizer.IsByteFallbackToken(id)) return "";
         var text = Decode();
         int stable = StableLength(text);
-        if (stable <= emitted) return "";
-        var output = text[emitted..stable];
-        emitted = stable;
-        if (stable == text.Length && window.Count > TrimAbove) Trim();
+        var output = stable > emitted ? text[emitted..stable] : "";
+        emitted = Math.Max(emitted, stable);
+        if (window.Count > TrimAbove) Trim(text);
         return output;
     }
 
-    /// <summary>Keeps only the last few ids as context, never starting inside a run of byte tokens (which would decode differently).</summary>
-    void Trim()
+    /// <summary>
+    /// Keeps only the last few ids as context, never starting inside a run of byte tokens (which would decode differently),
+    /// and only when the context decodes to the end of the current text, so the held-back tail lines up.
+    /// </summary>
+    void Trim(string text)
     {
         int start = window.Count - ContextIds;
         while (start > 0 && tokenizer.IsByteFallbackToken(window[start])) start--;
         if (start == 0) return;
+        var contextText = tokenizer.Decode(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(window)[start..], skipSpecialTokens);
+        int held = text.Length - emitted;
+        if (contextText.Length < held || !text.EndsWith(contextText, StringComparison.Ordinal)) return;
         window.RemoveRange(0, start);
-        emitted = Decode().Length;
+        emitted = contextText.Length - held;
     }
 
     /// <summary>Returns whatever was held back (e.g. an incomplete character at the end of generation) and resets the stream.</summary>

@@ -23,6 +23,8 @@ public sealed class Tokenizer
     /// <summary>Set when pre-tokenization is one regex whose matches are the words (GPT-2 / Llama 3 / Qwen2 style), so words are spans, not strings.</summary>
     readonly Regex? wordRegex;
     readonly bool cleanUpTokenizationSpaces;
+    /// <summary>With no pre-tokenizer: a character (SentencePiece's ▁) before whose runs words can be cut without changing the result.</summary>
+    readonly char? wordBoundary;
 
     public int VocabSize => tokenById.Length;
     public int? BosTokenId { get; }
@@ -59,6 +61,7 @@ public sealed class Tokenizer
             normalizedSplitter = new AddedTokenSplitter(addedById.Values.Where(t => t.Normalized), t => normalizer.Normalize(t.Content));
 
         wordRegex = ConfigureByteLevel();
+        if (preTokenizer == null && model.NeverMergesInto('\u2581')) wordBoundary = '\u2581';
 
         if (config is { } c)
         {
@@ -149,10 +152,28 @@ public sealed class Tokenizer
             if (previous < text.Length) model.Tokenize(text[previous..], ids);
             return;
         }
-        if (preTokenizer == null) { model.Tokenize(piece.Text, ids); return; }
+        if (preTokenizer == null)
+        {
+            if (wordBoundary is char boundary) TokenizeCutBefore(piece.Text, boundary, ids);
+            else model.Tokenize(piece.Text, ids);
+            return;
+        }
         var words = new List<Piece>();
         preTokenizer.Split(piece, words);
         foreach (var word in words) model.Tokenize(word.Text, ids);
+    }
+
+    /// <summary>Tokenizes <paramref name="text"/> in pieces cut before each run of <paramref name="boundary"/> (see <see cref="BpeModel.NeverMergesInto"/>).</summary>
+    void TokenizeCutBefore(string text, char boundary, List<int> ids)
+    {
+        int start = 0;
+        for (int i = 1; i < text.Length; i++)
+        {
+            if (text[i] != boundary || text[i - 1] == boundary) continue;
+            model.Tokenize(text.AsSpan(start, i - start), ids);
+            start = i;
+        }
+        model.Tokenize(text.AsSpan(start), ids);
     }
 
     public string Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens = false)

@@ -62,6 +62,17 @@ public class SyntheticTokenizerTests
     }
 
     [Fact]
+    public void NormalizedAddedTokensMatchAfterNormalization()
+    {
+        var tokenizer = Build(", \"normalizer\": {\"type\": \"Lowercase\"}", """
+            [ { "id": 100, "content": "cab", "special": false, "normalized": true, "lstrip": false, "rstrip": false, "single_word": false },
+              { "id": 101, "content": "CAB", "special": true, "normalized": false, "lstrip": false, "rstrip": false, "single_word": false } ]
+            """);
+        // "CAB" is matched in the raw text first; "Cab" only matches "cab" once lowercased.
+        Assert.Equal("CAB|cab| |ab", Tokens(tokenizer, "CABCab Ab"));
+    }
+
+    [Fact]
     public void MetaspaceSplitsAndDecodes()
     {
         var tokenizer = Build("""
