@@ -145,9 +145,24 @@ public class DatasetFileTests
         var error = Assert.Throws<SharpTuneException>(() => DatasetFile.Read(path, strict: true));
         Assert.Equal($"{path}:4: field 'history': expected JSON (a list) in the cell", error.Message);
 
+        var unclosed = Write("unclosed.csv", "query,response\nq,r\n\"never closed,r\n");
+        Assert.Equal($"{unclosed}:3: a quoted field is never closed", Assert.Throws<SharpTuneException>(() => DatasetFile.Read(unclosed)).Message);
+        var strayQuote = Write("stray.csv", "query,response\nsay \"hi\",r\n");
+        Assert.StartsWith($"{strayQuote}:2: a quote inside an unquoted field", Assert.Throws<SharpTuneException>(() => DatasetFile.Read(strayQuote)).Message);
+
         var columns = Write("cols.csv", "query,response\nq,r,extra\n");
         Assert.Equal($"{columns}:2: expected 2 fields as in the header, got 3",
             Assert.Throws<SharpTuneException>(() => DatasetFile.Read(columns, strict: true)).Message);
+    }
+
+    [Fact]
+    public void JsonFileMayHoldJsonLines()
+    {
+        var path = Write("lines.json", "{\"query\": \"q1\", \"response\": \"r1\"}\n{\"query\": \"q2\"}\n");
+        var error = Assert.Throws<SharpTuneException>(() => DatasetFile.Read(path, strict: true));
+        Assert.Equal($"{path}:2: field 'response': missing (a query row needs its 'response')", error.Message);
+        var invalid = Write("invalid.json", "[{\"query\": ");
+        Assert.StartsWith($"{invalid}: invalid JSON", Assert.Throws<SharpTuneException>(() => DatasetFile.Read(invalid)).Message);
     }
 
     [Fact]
