@@ -12,6 +12,8 @@ public sealed class JinjaChatTemplate : ChatTemplate
     // Turn terminators of common chat formats; those that appear in the template source are stop words and may end a trainable response.
     static readonly string[] KnownEndOfTurnMarkers = ["<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "</s>"];
 
+    const string ThinkStart = "<think>", ThinkEnd = "</think>";
+
     readonly JinjaTemplate template;
     readonly IReadOnlyDictionary<string, string> specialTokens;
     readonly string[] endOfTurnMarkers;
@@ -21,9 +23,8 @@ public sealed class JinjaChatTemplate : ChatTemplate
     {
         template = JinjaTemplate.Parse(source, sourceName);
         this.specialTokens = specialTokens;
-        var eos = specialTokens.GetValueOrDefault("eos_token");
-        endOfTurnMarkers = new[] { eos }.Concat(KnownEndOfTurnMarkers.Where(m => source.Contains(m, StringComparison.Ordinal)))
-            .Where(m => !string.IsNullOrEmpty(m)).Distinct().ToArray()!;
+        var eos = specialTokens.TryGetValue("eos_token", out var e) && e.Length > 0 ? [e] : Array.Empty<string>();
+        endOfTurnMarkers = eos.Concat(KnownEndOfTurnMarkers.Where(m => source.Contains(m, StringComparison.Ordinal))).Distinct().ToArray();
     }
 
     public override string Name => template.SourceName;
@@ -47,6 +48,8 @@ public sealed class JinjaChatTemplate : ChatTemplate
     /// <summary>
     /// Renders with every assistant content replaced by a unique placeholder; the text between placeholders is the template's own,
     /// which locates each response (as the template transformed it, e.g. trimmed) in the real rendering.
+    /// A &lt;think&gt; block is kept in front of the placeholder so that templates that reformat or drop reasoning see it; the
+    /// block as the template renders it (also an empty one a template adds, as Qwen3's does) is trained with its response.
     /// </summary>
     public override IReadOnlyList<TemplateSegment> RenderForTraining(IReadOnlyList<ChatMessage> messages, LossScale lossScale)
     {
@@ -54,7 +57,7 @@ public sealed class JinjaChatTemplate : ChatTemplate
         var text = Render(messages, addGenerationPrompt: false);
         var marker = "\u0002SHARPTUNE_RESPONSE_" + Guid.NewGuid().ToString("N") + "_";
         int turns = 0;
-        var masked = messages.Select(m => m.Role == "assistant" ? m with { Content = marker + turns++ + "\u0003" } : m).ToList();
+        var masked = messages.Select(m => m.Role == "assistant" ? m with { Content = KeepThinking(m.Content) + marker + turns++ + "\u0003" } : m).ToList();
         var skeleton = Render(masked, addGenerationPrompt: false);
 
         // Template text between placeholders: fixed[0] before the first response, fixed[i] after response i-1.
@@ -85,11 +88,27 @@ public sealed class JinjaChatTemplate : ChatTemplate
                                              + "cannot split it into trainable parts (choose a built-in template with --template)");
             if (turn > 0) pieces.Add(new(text[pos..end], turn - 1));
             int endOfTurn = turn > 0 ? EndOfTurnLength(part) : 0;
+            int thinking = turn < turns ? ThinkingStart(part, endOfTurn) : part.Length;
             pieces.Add(new(part[..endOfTurn], turn - 1));
-            pieces.Add(new(part[endOfTurn..], -1));
+            pieces.Add(new(part[endOfTurn..thinking], -1));
+            pieces.Add(new(part[thinking..], turn));
             pos = end + part.Length;
         }
         return ToSegments(pieces, turns, lossScale);
+    }
+
+    static string KeepThinking(string content)
+    {
+        int end = content.LastIndexOf(ThinkEnd, StringComparison.Ordinal);
+        return end < 0 ? "" : content[..(end + ThinkEnd.Length)];
+    }
+
+    /// <summary>Where a &lt;think&gt; block opens in the template text right before a response (after the last end-of-turn marker), else the end.</summary>
+    int ThinkingStart(string before, int from)
+    {
+        int lastTurnEnd = endOfTurnMarkers.Select(m => before.LastIndexOf(m, StringComparison.Ordinal) is var i and >= 0 ? i + m.Length : -1).Append(from).Max();
+        int think = before.LastIndexOf(ThinkStart, StringComparison.Ordinal);
+        return think >= lastTurnEnd ? think : before.Length;
     }
 
     int EndOfTurnLength(string following)

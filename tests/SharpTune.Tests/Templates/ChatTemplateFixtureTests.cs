@@ -118,4 +118,17 @@ public class ChatTemplateFixtureTests
         Assert.Equal("[HI]", ChatTemplates.Resolve(dir).Render([new ChatMessage("user", "hi")]));
         Directory.Delete(dir, true);
     }
+
+    [Fact]
+    public void TemplateSyntaxErrorNamesTheFileAndLine()
+    {
+        var dir = TestData.TempDir();
+        var config = Path.Combine(dir, "tokenizer_config.json");
+        File.WriteAllText(config, """{"eos_token": "</s>", "chat_template": "{% for m in messages %}\n{% if %}x{% endif %}\n{% endfor %}"}""");
+        var e = Assert.Throws<SharpTuneException>(() => ChatTemplates.Resolve(dir));
+        Assert.Equal(config + " (chat_template): line 2: unexpected '%}' in expression", e.Message);
+        File.WriteAllText(config, """{"eos_token": 5}""");
+        Assert.Contains("eos_token", Assert.Throws<SharpTuneException>(() => ChatTemplates.Resolve(dir)).Message);
+        Directory.Delete(dir, true);
+    }
 }

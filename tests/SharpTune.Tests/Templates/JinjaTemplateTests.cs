@@ -67,6 +67,7 @@ public class JinjaTemplateTests
         { "{% for m in messages %}\n  {{ m.role }}\n{% endfor %}\n", "  system\n  user\n  assistant\n" },
         { "{{ 'a' ~ 1.0 ~ 2.50 ~ 1e3 }} {{ 3 * 1.1 }} {{ 0.1 + 0.2 }}", "a1.02.51000.0 3.3000000000000003 0.30000000000000004" },
         { "{{ {'a': 1, 'b': [1, 'two']} }} {{ ['it\\'s', \"q\"] }}", "{'a': 1, 'b': [1, 'two']} [\"it's\", 'q']" },
+        { "{{ 'x' in missing }} {{ missing ~ 'y' }} {{ missing == missing2 }} {{ missing != none }} {{ missing is not none }}", "False y True True True" },
         { "{{ xs|unique|list|length }} {{ [3,1]|max }} {{ [3,1]|min }} {{ 'abc'|capitalize }} {{ 'ab cd'|title }} {{ 'xy'|replace('x', 'z') }} {{ '3'|int + 1 }} {{ -3|abs }}", "3 3 1 Abc Ab Cd zy 4 3" },
     };
 

@@ -16,9 +16,13 @@ public class TemplateSegmentTests
 
     static ChatTemplate Template(string model, string? builtin) => ChatTemplates.Resolve(TestData.Model(model), builtin);
 
-    static void AssertSegments(ChatTemplate template, IReadOnlyList<ChatMessage> messages, string endOfTurn, string[] responses)
+    const string EmptyThink = "<think>\n\n</think>\n\n";
+
+    /// <param name="finalPrefix">what the template puts before the final response and trains with it (Qwen3's empty think block).</param>
+    static void AssertSegments(ChatTemplate template, IReadOnlyList<ChatMessage> messages, string endOfTurn, string[] responses, string finalPrefix = "")
     {
         var rendered = template.Render(messages, addGenerationPrompt: false);
+        var trainedResponses = responses.Select((r, i) => (i == responses.Length - 1 ? finalPrefix : "") + r + endOfTurn).ToArray();
         foreach (var scale in Enum.GetValues<LossScale>())
         {
             var segments = template.RenderForTraining(messages, scale);
@@ -27,24 +31,25 @@ public class TemplateSegmentTests
             string[] expected = scale switch
             {
                 LossScale.All => [rendered],
-                LossScale.LastRound => [responses[^1] + endOfTurn],
-                _ => responses.Select(r => r + endOfTurn).ToArray(),
+                LossScale.LastRound => [trainedResponses[^1]],
+                _ => trainedResponses,
             };
             Assert.Equal(expected, trainable);
         }
     }
 
     [SkippableTheory]
-    [InlineData("qwen2-tiny", null, "<|im_end|>")]
-    [InlineData("qwen2-tiny", "qwen", "<|im_end|>")]
-    [InlineData("qwen2-tiny", "qwen2_5", "<|im_end|>")]
-    [InlineData("llama3-tiny", null, "<|eot_id|>")]
-    [InlineData("llama3-tiny", "llama3", "<|eot_id|>")]
-    [InlineData("llama3-tiny", "llama", "</s>")]
-    public void TrainableSegmentsAreResponsesAndEndOfTurn(string model, string? builtin, string endOfTurn)
+    [InlineData("qwen2-tiny", null, "<|im_end|>", EmptyThink)]
+    [InlineData("qwen2-tiny", "qwen3", "<|im_end|>", EmptyThink)]
+    [InlineData("qwen2-tiny", "qwen", "<|im_end|>", "")]
+    [InlineData("qwen2-tiny", "qwen2_5", "<|im_end|>", "")]
+    [InlineData("llama3-tiny", null, "<|eot_id|>", "")]
+    [InlineData("llama3-tiny", "llama3", "<|eot_id|>", "")]
+    [InlineData("llama3-tiny", "llama", "</s>", "")]
+    public void TrainableSegmentsAreResponsesAndEndOfTurn(string model, string? builtin, string endOfTurn, string finalPrefix)
     {
-        AssertSegments(Template(model, builtin), Conversation, endOfTurn, ["4", "6, of course."]);
-        AssertSegments(Template(model, builtin), Conversation[1..3], endOfTurn, ["4"]);
+        AssertSegments(Template(model, builtin), Conversation, endOfTurn, ["4", "6, of course."], finalPrefix);
+        AssertSegments(Template(model, builtin), Conversation[1..3], endOfTurn, ["4"], finalPrefix);
     }
 
     [SkippableFact]
@@ -66,13 +71,19 @@ public class TemplateSegmentTests
     }
 
     [SkippableFact]
-    public void Qwen3BuiltinTrainsTheEmptyThinkBlockOfTheFinalResponse()
+    public void Qwen3ModelTemplateAndBuiltinTrainTheSameReasoning()
     {
-        var builtin = Template("qwen2-tiny", "qwen3");
+        ChatMessage[] thinking =
+        [
+            new("user", "2+2?"), new("assistant", "<think>\nadd them\n</think>\n\n4"),
+            new("user", "And 3+3?"), new("assistant", "<think>\nagain\n</think>\n\n6"),
+        ];
         var own = Template("qwen2-tiny", null);
-        var segments = builtin.RenderForTraining(Conversation, LossScale.Default);
-        Assert.Equal(own.Render(Conversation, addGenerationPrompt: false), string.Concat(segments.Select(s => s.Text)));
-        Assert.Equal(["4<|im_end|>", "<think>\n\n</think>\n\n6, of course.<|im_end|>"], segments.Where(s => s.Trainable).Select(s => s.Text));
+        var builtin = Template("qwen2-tiny", "qwen3");
+        foreach (var scale in Enum.GetValues<LossScale>())
+            Assert.Equal(builtin.RenderForTraining(thinking, scale), own.RenderForTraining(thinking, scale));
+        var trainable = own.RenderForTraining(thinking, LossScale.Default).Where(s => s.Trainable).Select(s => s.Text);
+        Assert.Equal(["4<|im_end|>", "<think>\nagain\n</think>\n\n6<|im_end|>"], trainable);
     }
 
     [SkippableFact]

@@ -230,7 +230,7 @@ static class JinjaValues
         string => throw new JinjaRuntimeException($"'in <string>' requires a string on the left, not {TypeName(item)}"),
         List<object?> list => list.Any(x => Equals(x, item)),
         Dictionary<string, object?> dict => item is string key && dict.ContainsKey(key),
-        JinjaUndefined u => throw new JinjaRuntimeException($"'{u.Name}' is undefined"),
+        JinjaUndefined => false, // Python's `in` falls back to iterating, and an undefined iterates as empty
         _ => throw new JinjaRuntimeException($"argument of type {TypeName(container)} is not iterable"),
     };
 

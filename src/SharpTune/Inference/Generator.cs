@@ -1,0 +1,149 @@
+using System.Numerics.Tensors;
+using SharpTune.Models;
+using SharpTune.Tokenization;
+
+namespace SharpTune.Inference;
+
+/// <summary>
+/// Autoregressive generation for one sequence: prefill the prompt into a KV cache, then one token per step, streaming text
+/// deltas that never split a UTF-8 character or show part of a stop word.
+/// </summary>
+public sealed class Generator(TransformerModel model, Tokenizer tokenizer)
+{
+    public TransformerModel Model => model;
+    public Tokenizer Tokenizer => tokenizer;
+
+    /// <summary>Generates a continuation of <paramref name="prompt"/>; <paramref name="onText"/> receives each new piece of text.</summary>
+    public GenerationResult Generate(IReadOnlyList<int> prompt, SamplingOptions options, Action<string>? onText = null,
+                                     CancellationToken cancel = default)
+    {
+        if (prompt.Count == 0) throw new SharpTuneException("the prompt is empty");
+        int budget = Math.Max(0, options.MaxNewTokens);
+        using var cache = model.NewCache(prompt.Count + budget);
+        var sampler = new Sampler(options);
+        var history = new List<int>(prompt);
+        var generated = new List<int>();
+        var tokens = new List<GeneratedToken>();
+        var stopIds = new HashSet<int>(options.StopTokenIds);
+        var stream = new StopWordStream(options.StopWords);
+        var decoder = tokenizer.CreateStreamingDecoder(skipSpecialTokens: true);
+        var logits = new float[model.Shape.Vocab];
+        var finish = FinishReason.Length;
+        int[] next = [.. prompt];
+        while (generated.Count < budget && !cancel.IsCancellationRequested)
+        {
+            using (var output = model.Forward(next, cache))
+                model.Backend.ToHost(output, logits);
+            var logprobs = options.Logprobs ? LogSoftmax(logits) : null;
+            int id = sampler.Next(logits, history);
+            history.Add(id);
+            if (stopIds.Contains(id))
+            {
+                finish = FinishReason.Stop;
+                break;
+            }
+            generated.Add(id);
+            tokens.Add(new GeneratedToken(id, tokenizer.Decode([id]), logprobs?[id], logprobs == null ? null : Top(logprobs, options.TopLogprobs)));
+            var (emit, stopped) = stream.Push(decoder.Push(id));
+            if (emit.Length > 0) onText?.Invoke(emit);
+            if (stopped)
+            {
+                finish = FinishReason.Stop;
+                break;
+            }
+            next = [id];
+        }
+        if (finish == FinishReason.Length || !stream.Stopped)
+        {
+            var (rest, _) = stream.Push(decoder.Flush());
+            rest += stream.Drain();
+            if (rest.Length > 0) onText?.Invoke(rest);
+        }
+        return new GenerationResult(stream.Text, generated, tokens, finish);
+    }
+
+    static float[] LogSoftmax(ReadOnlySpan<float> logits)
+    {
+        var result = new float[logits.Length];
+        float max = TensorPrimitives.Max(logits);
+        double sum = 0;
+        foreach (var l in logits) sum += Math.Exp(l - max);
+        float logZ = max + (float)Math.Log(sum);
+        TensorPrimitives.Subtract(logits, logZ, result);
+        return result;
+    }
+
+    List<TokenLogprob> Top(float[] logprobs, int k)
+    {
+        var top = new List<TokenLogprob>(k);
+        if (k <= 0) return top;
+        var indices = new int[logprobs.Length];
+        for (int i = 0; i < indices.Length; i++) indices[i] = i;
+        var keys = (float[])logprobs.Clone();
+        Array.Sort(keys, indices);
+        for (int i = indices.Length - 1; i >= 0 && top.Count < k; i--)
+            top.Add(new TokenLogprob(indices[i], tokenizer.Decode([indices[i]]), logprobs[indices[i]]));
+        return top;
+    }
+}
+
+/// <summary>
+/// Accumulates streamed text and cuts it at the first stop word; holds back any tail that could still become a stop word,
+/// so a client never sees part of one.
+/// </summary>
+internal sealed class StopWordStream(IReadOnlyList<string> stopWords)
+{
+    readonly System.Text.StringBuilder _text = new();
+    int _emitted;
+
+    public bool Stopped { get; private set; }
+    /// <summary>The text so far, without the stop word and what followed it.</summary>
+    public string Text => _text.ToString();
+
+    public (string Emit, bool Stopped) Push(string piece)
+    {
+        if (Stopped) return ("", true);
+        _text.Append(piece);
+        var all = _text.ToString();
+        foreach (var w in stopWords)
+        {
+            if (w.Length == 0) continue;
+            int at = all.IndexOf(w, Math.Max(0, _emitted - w.Length), StringComparison.Ordinal);
+            if (at >= 0)
+            {
+                Stopped = true;
+                _text.Length = at;
+                var emit = at > _emitted ? all[_emitted..at] : "";
+                _emitted = at;
+                return (emit, true);
+            }
+        }
+        int safe = all.Length - HeldBack(all);
+        if (safe <= _emitted) return ("", false);
+        var result = all[_emitted..safe];
+        _emitted = safe;
+        return (result, false);
+    }
+
+    /// <summary>Everything not yet emitted (at the end of generation, when no stop word can follow).</summary>
+    public string Drain()
+    {
+        var all = _text.ToString();
+        var rest = all[_emitted..];
+        _emitted = all.Length;
+        return rest;
+    }
+
+    int HeldBack(string all)
+    {
+        int hold = 0;
+        foreach (var w in stopWords)
+            for (int len = Math.Min(w.Length - 1, all.Length); len > hold; len--)
+                if (all.AsSpan(all.Length - len).SequenceEqual(w.AsSpan(0, len)))
+                {
+                    hold = len;
+                    break;
+                }
+        return hold;
+    }
+}
