@@ -11,7 +11,8 @@ public sealed record DatasetRows(string Name, IReadOnlyList<SftSample> Samples, 
 /// then one row per record; cells of the list-valued columns messages/conversations/history/input_ids/labels hold JSON).
 /// A bad row is a <see cref="SharpTuneException"/> "FILE:N: field 'F': problem", where N is the 1-based line
 /// (for a .json array: the 1-based element number). With <c>strict: false</c> bad rows are skipped and counted instead,
-/// as ms-swift does by default. A dataset with no usable row is always an error.
+/// as ms-swift does by default. A dataset with no usable row is always an error, and so is a .json file that is not valid JSON
+/// or a .csv whose quoting breaks the record structure (neither can be resynchronised row by row).
 /// </summary>
 public static class DatasetFile
 {

@@ -15,6 +15,8 @@ sealed class BadRowException(string field, string problem) : Exception($"field '
 /// <c>input_ids</c> (pre-tokenized, optional <c>labels</c>), <c>messages</c> (OpenAI: role/content),
 /// <c>conversations</c> (ShareGPT: from/value), <c>instruction</c> (Alpaca: instruction, input, output),
 /// <c>query</c> (query, response, history as [[q, r], ...]). A <c>system</c> field becomes the leading system message.
+/// As in ms-swift, the response (<c>output</c> / <c>response</c>) may be absent: such a conversation ends with the user's turn,
+/// which inference answers and training drops (nothing to learn from it).
 /// </summary>
 static class RowNormalizer
 {
@@ -79,8 +81,9 @@ static class RowNormalizer
         var instruction = String(row["instruction"], "instruction");
         var input = Has(row, "input") ? String(row["input"], "input") : "";
         var query = instruction.Length > 0 && input.Length > 0 ? instruction + "\n" + input : instruction.Length > 0 ? instruction : input;
-        if (!Has(row, "output")) throw new BadRowException("output", "missing (an Alpaca row needs the response in 'output')");
-        return [new ChatMessage("user", query), new ChatMessage("assistant", String(row["output"], "output"))];
+        return Has(row, "output")
+            ? [new ChatMessage("user", query), new ChatMessage("assistant", String(row["output"], "output"))]
+            : [new ChatMessage("user", query)];
     }
 
     static List<ChatMessage> QueryResponse(IReadOnlyDictionary<string, JsonElement> row)
@@ -98,8 +101,7 @@ static class RowNormalizer
             }
         }
         messages.Add(new ChatMessage("user", String(row["query"], "query")));
-        if (!Has(row, "response")) throw new BadRowException("response", "missing (a query row needs its 'response')");
-        messages.Add(new ChatMessage("assistant", String(row["response"], "response")));
+        if (Has(row, "response")) messages.Add(new ChatMessage("assistant", String(row["response"], "response")));
         return messages;
     }
 

@@ -30,6 +30,8 @@ public sealed class SftEncoder
     readonly EncoderOptions _options;
     readonly int[] _bosPrefix;
 
+    public EncoderOptions Options => _options;
+
     public SftEncoder(Tokenizer tokenizer, ChatTemplate template, EncoderOptions? options = null)
     {
         _tokenizer = tokenizer;

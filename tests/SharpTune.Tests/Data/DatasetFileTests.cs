@@ -66,6 +66,18 @@ public class DatasetFileTests
     }
 
     [Fact]
+    public void ResponseMayBeAbsentLeavingTheUserTurnLast()
+    {
+        var path = Write("prompts.jsonl", """
+            {"query": "Only a question"}
+            {"instruction": "Summarise", "input": "text"}
+            """);
+        var samples = DatasetFile.Read(path, strict: true).Samples;
+        Assert.Equal([("user", "Only a question")], Messages(samples[0]));
+        Assert.Equal([("user", "Summarise\ntext")], Messages(samples[1]));
+    }
+
+    [Fact]
     public void ReadsPretokenizedRows()
     {
         var path = Write("ids.jsonl", """
@@ -107,8 +119,8 @@ public class DatasetFileTests
     [InlineData("{\"messages\": [{\"role\": \"user\", \"content\": 5}]}", 2, "field 'messages[0].content': expected a string, got a number")]
     [InlineData("{\"conversations\": [{\"from\": \"alien\", \"value\": \"x\"}]}", 2, "field 'conversations[0].from': unknown speaker 'alien'")]
     [InlineData("{\"conversations\": [\"x\"]}", 2, "field 'conversations[0]': expected an object, got a string")]
-    [InlineData("{\"instruction\": \"do\"}", 2, "field 'output': missing")]
-    [InlineData("{\"query\": \"q\"}", 2, "field 'response': missing")]
+    [InlineData("{\"instruction\": 5, \"output\": \"x\"}", 2, "field 'instruction': expected a string, got a number")]
+    [InlineData("{\"query\": \"q\", \"response\": [\"r\"]}", 2, "field 'response': expected a string, got a list")]
     [InlineData("{\"query\": \"q\", \"response\": \"r\", \"history\": [[\"only one\"]]}", 2, "field 'history[0]': expected a [query, response] pair")]
     [InlineData("{\"input_ids\": [1, \"2\"]}", 2, "field 'input_ids[1]': expected an integer token id, got a string")]
     [InlineData("{\"input_ids\": [1, 2], \"labels\": [1]}", 2, "field 'labels': has 1 entries but input_ids has 2")]
@@ -145,9 +157,24 @@ public class DatasetFileTests
         var error = Assert.Throws<SharpTuneException>(() => DatasetFile.Read(path, strict: true));
         Assert.Equal($"{path}:4: field 'history': expected JSON (a list) in the cell", error.Message);
 
+        var unclosed = Write("unclosed.csv", "query,response\nq,r\n\"never closed,r\n");
+        Assert.Equal($"{unclosed}:3: a quoted field is never closed", Assert.Throws<SharpTuneException>(() => DatasetFile.Read(unclosed)).Message);
+        var strayQuote = Write("stray.csv", "query,response\nsay \"hi\",r\n");
+        Assert.StartsWith($"{strayQuote}:2: a quote inside an unquoted field", Assert.Throws<SharpTuneException>(() => DatasetFile.Read(strayQuote)).Message);
+
         var columns = Write("cols.csv", "query,response\nq,r,extra\n");
         Assert.Equal($"{columns}:2: expected 2 fields as in the header, got 3",
             Assert.Throws<SharpTuneException>(() => DatasetFile.Read(columns, strict: true)).Message);
+    }
+
+    [Fact]
+    public void JsonFileMayHoldJsonLines()
+    {
+        var path = Write("lines.json", "{\"query\": \"q1\", \"response\": \"r1\"}\n{\"query\": 2}\n");
+        var error = Assert.Throws<SharpTuneException>(() => DatasetFile.Read(path, strict: true));
+        Assert.Equal($"{path}:2: field 'query': expected a string, got a number", error.Message);
+        var invalid = Write("invalid.json", "[{\"query\": ");
+        Assert.StartsWith($"{invalid}: invalid JSON", Assert.Throws<SharpTuneException>(() => DatasetFile.Read(invalid)).Message);
     }
 
     [Fact]
@@ -158,7 +185,7 @@ public class DatasetFileTests
             {"messages": 7}
             not json
             {"query": "q2", "response": "r2"}
-            {"instruction": "no output"}
+            {"instruction": "i", "output": null, "input": 4}
             """);
         var rows = DatasetFile.Read(path, strict: false);
         Assert.Equal(2, rows.Samples.Count);
