@@ -69,6 +69,12 @@ public class JinjaTemplateTests
         { "{{ {'a': 1, 'b': [1, 'two']} }} {{ ['it\\'s', \"q\"] }}", "{'a': 1, 'b': [1, 'two']} [\"it's\", 'q']" },
         { "{{ 'x' in missing }} {{ missing ~ 'y' }} {{ missing == missing2 }} {{ missing != none }} {{ missing is not none }}", "False y True True True" },
         { "{{ xs|unique|list|length }} {{ [3,1]|max }} {{ [3,1]|min }} {{ 'abc'|capitalize }} {{ 'ab cd'|title }} {{ 'xy'|replace('x', 'z') }} {{ '3'|int + 1 }} {{ -3|abs }}", "3 3 1 Abc Ab Cd zy 4 3" },
+        { "{% for x in xs %}{{ loop.previtem }}>{{ x }}<{{ loop.nextitem }} {{ loop.cycle('a', 'b') }} {{ loop.revindex0 }}|{% endfor %}", ">3<1 a 2|3>1<2 b 1|1>2< a 0|" },
+        { "{{ 'a\\nb'|indent(2) }}|{{ 'a\\nb'|indent(2, true) }}|{{ 2.567|round(2) }}|{{ 2.5|round }}|{{ 3|float }}|{{ '4.5'|float }}|{{ 'x'|int }}", "a\n  b|  a\n  b|2.57|2.0|3.0|4.5|0" },
+        { "{{ d.keys()|list }} {{ d.values()|list|length }} {{ d.get('b') }} {{ d.get('zz') }} {{ xs|sum }} {{ [1, 2]|reverse|list }} {{ xs|select('odd')|list }} {{ xs|reject('odd')|list }}", "['b', 'a'] 2 1 None 6 [2, 1] [3, 1] [2]" },
+        { "{% set x = 'outer' %}{% if true %}{% set x = 'inner' %}{% endif %}{{ x }} {{ 'a b c'.split(' ', 1) }} {{ 'abcabc'.count('b') }} {{ 'abc'.find('c') }} {{ '-'.join(['a', 'b']) }}", "inner ['a', 'b c'] 2 2 a-b" },
+        { "{% for a, b in [[1, 2], [3, 4]] %}{{ a * b }},{% endfor %} {{ [1, 2] == [1, 2] }} {{ {'a': 1} == {'a': 1} }} {{ 1 < 2 < 3 }} {{ 3 > 2 > 2 }}", "2,12, True True True False" },
+        { "{%- for m in messages -%}\n  [{{ m.role }}]\n{%- endfor -%}\n  end", "[system][user][assistant]end" },
     };
 
     [Theory]

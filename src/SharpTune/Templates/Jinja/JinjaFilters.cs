@@ -71,7 +71,7 @@ static class JinjaFilters
                 return value is double ad ? Math.Abs(ad) : (object)Math.Abs(JinjaValues.ToLong(value));
             case "round":
                 var digits = (int)JinjaValues.ToLong(Arg(0, "precision", 0L));
-                return Math.Round(JinjaValues.ToDouble(value), digits, MidpointRounding.AwayFromZero);
+                return Math.Round(JinjaValues.ToDouble(value), digits, MidpointRounding.ToEven); // Python round(): half to even
             case "indent":
                 return Indent(Text(value), (int)JinjaValues.ToLong(Arg(0, "width", 4L)), JinjaValues.IsTrue(Arg(1, "first", false)), JinjaValues.IsTrue(Arg(2, "blank", false)));
             case "unique":

@@ -59,22 +59,27 @@ sealed partial class JinjaParser
         return ParseCompare();
     }
 
+    /// <remarks>Chained comparisons mean what they do in Python: <c>a &lt; b &lt; c</c> is <c>a &lt; b and b &lt; c</c>.</remarks>
     Expr ParseCompare()
     {
         var left = ParseConcat();
+        Expr? chain = null;
         while (true)
         {
             var token = Current;
-            if (token.Kind == TokenKind.Operator && token.Value is "==" or "!=" or "<" or "<=" or ">" or ">=")
-                left = new BinaryExpr(token.Value, left, Advance(ParseConcat), token.Line);
-            else if (token.Is(TokenKind.Name, "in"))
-                left = new BinaryExpr("in", left, Advance(ParseConcat), token.Line);
+            string op;
+            if (token.Kind == TokenKind.Operator && token.Value is "==" or "!=" or "<" or "<=" or ">" or ">=") op = token.Value;
+            else if (token.Is(TokenKind.Name, "in")) op = "in";
             else if (token.Is(TokenKind.Name, "not") && tokens[index + 1].Is(TokenKind.Name, "in"))
             {
                 Next();
-                left = new BinaryExpr("not in", left, Advance(ParseConcat), token.Line);
+                op = "not in";
             }
-            else return left;
+            else return chain ?? left;
+            var right = Advance(ParseConcat);
+            var comparison = new BinaryExpr(op, left, right, token.Line);
+            chain = chain == null ? comparison : new BinaryExpr("and", chain, comparison, token.Line);
+            left = right;
         }
     }
 

@@ -8,20 +8,20 @@ namespace SharpTune.Templates.Jinja;
 /// <see cref="List{T}"/> of object? (lists and tuples), <see cref="Dictionary{TKey,TValue}"/> of string to object? (dicts,
 /// insertion-ordered), <see cref="JinjaNamespace"/>, <see cref="JinjaFunction"/> and <see cref="JinjaUndefined"/>.
 /// </summary>
-public sealed class JinjaUndefined(string name)
+sealed class JinjaUndefined(string name)
 {
     public string Name { get; } = name;
     public override string ToString() => "";
 }
 
 /// <summary>The object <c>namespace(...)</c> returns: attributes that can be reassigned from inside loops.</summary>
-public sealed class JinjaNamespace
+sealed class JinjaNamespace
 {
     public Dictionary<string, object?> Attributes { get; } = [];
 }
 
 /// <summary>A callable value: a global function, a macro, or a bound method of a string/dict.</summary>
-public sealed class JinjaFunction(string name, Func<List<object?>, Dictionary<string, object?>, object?> invoke)
+sealed class JinjaFunction(string name, Func<List<object?>, Dictionary<string, object?>, object?> invoke)
 {
     public string Name { get; } = name;
     public object? Invoke(List<object?> args, Dictionary<string, object?> kwargs) => invoke(args, kwargs);
