@@ -2,7 +2,7 @@ namespace SharpTune.Data;
 
 /// <summary>Training and validation rows ready for <see cref="SftDataLoader"/>, and what was dropped on the way.</summary>
 public sealed record PreparedSftData(IReadOnlyList<SftRow> Train, IReadOnlyList<SftRow> Validation, int SkippedRows,
-    EncodeStats TrainStats, EncodeStats ValidationStats);
+    EncodeStats TrainStats, EncodeStats ValidationStats, IReadOnlyList<SftSample> ValidationSamples);
 
 /// <summary>The whole data side of sft: load and mix the datasets, encode, then pack (--packing) or keep one sample per row.</summary>
 public static class SftData
@@ -17,7 +17,8 @@ public static class SftData
             throw new SharpTuneException($"--dataset: no training samples left after encoding ({trainStats.DroppedTooLong} longer than --max_length " +
                 $"with --truncation_strategy delete, {trainStats.DroppedNoLabels} with no assistant tokens to train on)");
         var (validation, validationStats) = encoder.EncodeAll(loaded.Validation);
-        return new PreparedSftData(Rows(train, packing, maxLength), Rows(validation, packing, maxLength), loaded.SkippedRows, trainStats, validationStats);
+        return new PreparedSftData(Rows(train, packing, maxLength), Rows(validation, packing, maxLength), loaded.SkippedRows, trainStats,
+                                   validationStats, loaded.Validation);
     }
 
     static IReadOnlyList<SftRow> Rows(List<EncodedSample> samples, bool packing, int? maxLength) =>

@@ -239,9 +239,14 @@ public sealed class SftTrainer : IDisposable
         }
     }
 
-    (List<SftRow> Train, List<SftRow> Validation, IReadOnlyList<SftSample>? SplitValidation) LoadData()
+    (IReadOnlyList<SftRow> Train, IReadOnlyList<SftRow> Validation, IReadOnlyList<SftSample>? SplitValidation) LoadData()
     {
-        var data = DatasetLoader.Load(new DatasetOptions
+        int maxLength = _args.MaxLength ?? ModelConfigMaxLength();
+        var encoder = new SftEncoder(_tokenizer, _template, new EncoderOptions
+        {
+            System = _args.System, LossScale = _args.LossScale, MaxLength = maxLength, TruncationStrategy = _args.TruncationStrategy,
+        });
+        var data = SftData.Prepare(new DatasetOptions
         {
             Datasets = _args.Dataset,
             ValDatasets = _args.ValDataset,
@@ -251,24 +256,12 @@ public sealed class SftTrainer : IDisposable
             DatasetShuffle = _args.DatasetShuffle,
             ModelName = _args.ModelName,
             ModelAuthor = _args.ModelAuthor,
-        });
+        }, encoder, _args.Packing);
         if (data.SkippedRows > 0) _observer.Message($"skipped {data.SkippedRows} bad rows (--strict false)");
-        int maxLength = _args.MaxLength ?? ModelConfigMaxLength();
-        var encoder = new SftEncoder(_tokenizer, _template, new EncoderOptions
-        {
-            System = _args.System, LossScale = _args.LossScale, MaxLength = maxLength, TruncationStrategy = _args.TruncationStrategy,
-        });
-        List<SftRow> Encode(IReadOnlyList<SftSample> samples, string what)
-        {
-            var (kept, stats) = encoder.EncodeAll(samples);
+        foreach (var (what, stats) in new[] { ("train", data.TrainStats), ("validation", data.ValidationStats) })
             if (stats.DroppedTooLong + stats.DroppedNoLabels > 0)
                 _observer.Message($"{what}: dropped {stats.DroppedTooLong} rows longer than --max_length {maxLength} and {stats.DroppedNoLabels} without an answer to train on");
-            if (kept.Count == 0 && samples.Count > 0) throw new SharpTuneException($"{what}: no rows left after encoding (all longer than --max_length {maxLength} or without an answer)");
-            return _args.Packing ? Packing.Pack(kept, maxLength) : kept.Select(SftRow.Unpacked).ToList();
-        }
-        var train = Encode(data.Train, "train dataset");
-        var validation = Encode(data.Validation, "validation dataset");
-        return (train, validation, _args.SplitDatasetRatio > 0 ? data.Validation : null);
+        return (data.Train, data.Validation, _args.SplitDatasetRatio > 0 ? data.ValidationSamples : null);
     }
 
     int ModelConfigMaxLength() => Formats.ModelConfig.Load(_sourceModelDir).MaxPositionEmbeddings;
