@@ -38,7 +38,7 @@ public sealed class SftEncoder
         _template = template;
         _options = options ?? new EncoderOptions();
         if (_options.MaxLength is <= 0) throw new SharpTuneException($"--max_length: {_options.MaxLength} is not positive");
-        _bosPrefix = PrefixAddedByPostProcessor(tokenizer);
+        _bosPrefix = tokenizer.SpecialPrefix;
     }
 
     /// <summary>One row, before --max_length is applied.</summary>
@@ -60,15 +60,4 @@ public sealed class SftEncoder
     static readonly EncodedSample NothingToTrain = new([], []);
 
     static bool HasReply(SftSample row) => row.IsPretokenized || (row.Messages.Count > 0 && row.Messages[^1].Role == "assistant");
-
-    /// <summary>The ids Encode(text, addSpecialTokens: true) puts before the text's own ids (empty for Qwen, BOS for Llama 3).</summary>
-    static int[] PrefixAddedByPostProcessor(Tokenizer tokenizer)
-    {
-        const string probe = "a";
-        var plain = tokenizer.Encode(probe, addSpecialTokens: false);
-        var full = tokenizer.Encode(probe, addSpecialTokens: true);
-        for (var start = 0; start + plain.Length <= full.Length; start++)
-            if (full.AsSpan(start, plain.Length).SequenceEqual(plain)) return full[..start];
-        return [];
-    }
 }

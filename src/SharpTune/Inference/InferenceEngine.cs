@@ -112,11 +112,15 @@ public sealed class InferenceEngine : IDisposable
         return [.. ids];
     }
 
-    /// <summary>Renders a conversation with the chat template (system precedence as ms-swift) and tokenizes it as transformers' apply_chat_template does.</summary>
+    /// <summary>
+    /// Renders a conversation with the chat template (system precedence as ms-swift) and tokenizes it as transformers'
+    /// apply_chat_template does, with the tokenizer's BOS in front where the template text lacks it (ms-swift's auto_add_bos,
+    /// the same prefix training adds).
+    /// </summary>
     public (string Text, int[] Ids) EncodeChat(IReadOnlyList<ChatMessage> messages, string? system, bool? enableThinking = null)
     {
         var text = Template.Render(ChatTemplates.WithSystem(messages, system, Template), addGenerationPrompt: true, enableThinking);
-        return (text, Tokenizer.Encode(text, addSpecialTokens: false));
+        return (text, Tokenizer.WithSpecialPrefix(Tokenizer.Encode(text, addSpecialTokens: false)));
     }
 
     /// <summary>Raw text with the tokenizer's own special-token settings (BOS where it adds one), no template.</summary>

@@ -28,6 +28,27 @@ public sealed class Tokenizer
 
     public int VocabSize => tokenById.Length;
     public int? BosTokenId { get; }
+
+    /// <summary>
+    /// The ids the post-processor puts before the text when special tokens are added (Llama's BOS; empty for Qwen).
+    /// Chat prompts get them too when the rendered template does not already start with them, as ms-swift's auto_add_bos does.
+    /// </summary>
+    public int[] SpecialPrefix => _specialPrefix ??= FindSpecialPrefix();
+    int[]? _specialPrefix;
+
+    int[] FindSpecialPrefix()
+    {
+        const string probe = "a";
+        var plain = Encode(probe, addSpecialTokens: false);
+        var full = Encode(probe, addSpecialTokens: true);
+        for (var start = 0; start + plain.Length <= full.Length; start++)
+            if (full.AsSpan(start, plain.Length).SequenceEqual(plain)) return full[..start];
+        return [];
+    }
+
+    /// <summary><paramref name="ids"/> with <see cref="SpecialPrefix"/> in front unless they already start with it.</summary>
+    public int[] WithSpecialPrefix(int[] ids) =>
+        SpecialPrefix.Length == 0 || ids.AsSpan().StartsWith(SpecialPrefix) ? ids : [.. SpecialPrefix, .. ids];
     public int? EosTokenId { get; }
     public int? PadTokenId { get; }
     public string? BosToken { get; }
