@@ -45,6 +45,6 @@ internal sealed class TrainingConsole(TextWriter output, bool interactive) : ITr
             _task.Value = globalStep;
             _task.Description = Markup.Escape($"{globalStep}/{maxSteps} {_last} {elapsedSeconds / Math.Max(1, globalStep):F2}s/it");
         }
-        else if (log != null) output.WriteLine(log.ToJsonString());
+        else if (log != null) output.WriteLine(log.ToJsonString(JsonText.Compact));
     }
 }

@@ -131,6 +131,6 @@ public sealed record LoraConfig
             ["use_dora"] = UseDora,
             ["use_rslora"] = UseRslora,
         };
-        return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        return o.ToJsonString(JsonText.Indented);
     }
 }

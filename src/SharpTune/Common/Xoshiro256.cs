@@ -1,6 +1,10 @@
 namespace SharpTune;
 
-/// <summary>xoshiro256** seeded through SplitMix64: small, fast and reproducible on every platform.</summary>
+/// <summary>
+/// xoshiro256** (Blackman and Vigna) seeded through SplitMix64: small, fast and reproducible on every platform. Used for sampling,
+/// initialization and the data pipeline. ms-swift draws with numpy's RandomState, whose streams we do not reproduce: samples and
+/// orders follow ms-swift's rules (which rows, how many times) but not its exact picks.
+/// </summary>
 public sealed class Xoshiro256
 {
     ulong _s0, _s1, _s2, _s3;
@@ -31,8 +35,40 @@ public sealed class Xoshiro256
     /// <summary>Uniform in [0, 1) with 53 bits.</summary>
     public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
 
-    /// <summary>Uniform integer in [0, n).</summary>
-    public int NextInt(int n) => (int)((NextUInt64() >> 33) % (ulong)n);
+    /// <summary>Uniform integer in [0, bound) without modulo bias (Lemire's multiply-and-reject).</summary>
+    public int NextBelow(int bound)
+    {
+        if (bound <= 0) throw new ArgumentOutOfRangeException(nameof(bound));
+        var range = (ulong)bound;
+        var m = Math.BigMul(NextUInt64(), range, out var low);
+        if (low < range)
+        {
+            var threshold = (0 - range) % range;
+            while (low < threshold) m = Math.BigMul(NextUInt64(), range, out low);
+        }
+        return (int)m;
+    }
+
+    /// <summary>A uniformly random permutation of 0..n-1 (Fisher-Yates from the end), like numpy's permutation(n).</summary>
+    public int[] Permutation(int n)
+    {
+        var result = new int[n];
+        for (var i = 0; i < n; i++) result[i] = i;
+        Shuffle(result);
+        return result;
+    }
+
+    public void Shuffle<T>(IList<T> items)
+    {
+        for (var i = items.Count - 1; i > 0; i--)
+        {
+            var j = NextBelow(i + 1);
+            (items[i], items[j]) = (items[j], items[i]);
+        }
+    }
+
+    /// <summary>A child seed, the way ms-swift's get_seed(random_state) draws one seed from the shared state for a sub-step.</summary>
+    public ulong NextSeed() => NextUInt64();
 
     public (ulong, ulong, ulong, ulong) State { get => (_s0, _s1, _s2, _s3); set => (_s0, _s1, _s2, _s3) = value; }
 }

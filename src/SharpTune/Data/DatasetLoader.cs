@@ -53,7 +53,7 @@ public static class DatasetLoader
     static (List<SftSample> Train, List<SftSample> Validation) LoadGroup(IReadOnlyList<string> specs, double ratio, bool shuffle,
         DatasetOptions options, List<DatasetRows> sources)
     {
-        var rng = new DataRng(options.Seed);
+        var rng = new Xoshiro256(options.Seed);
         List<SftSample> train = [], validation = [];
         foreach (var text in specs)
         {
@@ -66,8 +66,8 @@ public static class DatasetLoader
         }
         if (shuffle)
         {
-            new DataRng(rng.NextSeed()).Shuffle(train);
-            new DataRng(rng.NextSeed()).Shuffle(validation);
+            new Xoshiro256(rng.NextSeed()).Shuffle(train);
+            new Xoshiro256(rng.NextSeed()).Shuffle(validation);
         }
         return (train, validation);
     }
@@ -86,7 +86,7 @@ public static class DatasetLoader
     /// the training part is sampled to N minus that; ratio 1 makes all of it validation (sampled to N).
     /// </summary>
     internal static (IReadOnlyList<T> Train, IReadOnlyList<T> Validation) SplitAndSample<T>(IReadOnlyList<T> rows, DatasetSpec spec,
-        double ratio, bool shuffle, DataRng rng)
+        double ratio, bool shuffle, Xoshiro256 rng)
     {
         if (ratio == 0) return (Sample(rows, spec.Sample, shuffle, rng), []);
         if (ratio == 1)
@@ -101,7 +101,7 @@ public static class DatasetLoader
         if (trainCount <= 0 || validationCount >= rows.Count)
             throw new SharpTuneException($"--dataset {spec}: too few rows ({rows.Count}) to hold out {validationCount} for validation and still train");
         // Hugging Face's train_test_split: one permutation, the first rows are the test (validation) part.
-        var order = shuffle ? new DataRng(rng.NextSeed()).Permutation(rows.Count) : Enumerable.Range(0, rows.Count).ToArray();
+        var order = shuffle ? new Xoshiro256(rng.NextSeed()).Permutation(rows.Count) : Enumerable.Range(0, rows.Count).ToArray();
         var validation = order[..validationCount].Select(i => rows[i]).ToList();
         var rest = order[validationCount..].Select(i => rows[i]).ToList();
         return (Sample(rest, trainCount, shuffle, rng), validation);
@@ -111,7 +111,7 @@ public static class DatasetLoader
     /// ms-swift's sample_dataset: N rows from a dataset of S = floor(N / S) copies of the whole dataset in order, then
     /// N mod S distinct rows (the first of a random permutation, or the first rows when not shuffling).
     /// </summary>
-    public static IReadOnlyList<T> Sample<T>(IReadOnlyList<T> rows, int? count, bool shuffle, DataRng rng)
+    public static IReadOnlyList<T> Sample<T>(IReadOnlyList<T> rows, int? count, bool shuffle, Xoshiro256 rng)
     {
         if (count is not { } n) return rows;
         if (rows.Count == 0) throw new SharpTuneException("cannot sample rows from an empty dataset");

@@ -11,7 +11,7 @@ public sealed record SftBatch(int[][] InputIds, int[][] Labels, int[][] Position
 }
 
 /// <summary>
-/// Iterates rows in batches. The order of an epoch is a permutation drawn from <see cref="DataRng"/> seeded with seed + epoch
+/// Iterates rows in batches. The order of an epoch is a permutation drawn from <see cref="Xoshiro256"/> seeded with seed + epoch
 /// (as accelerate's seedable sampler seeds seed + epoch), so a resumed run reproduces it from (seed, epoch, step) alone.
 /// The last batch of an epoch may be smaller.
 /// </summary>
@@ -34,7 +34,7 @@ public sealed class SftDataLoader
 
     /// <summary>The row indices of <paramref name="epoch"/>, in the order they are batched.</summary>
     public int[] Order(int epoch) =>
-        _shuffle ? new DataRng(_seed + (ulong)epoch).Permutation(_rows.Count) : Enumerable.Range(0, _rows.Count).ToArray();
+        _shuffle ? new Xoshiro256(_seed + (ulong)epoch).Permutation(_rows.Count) : Enumerable.Range(0, _rows.Count).ToArray();
 
     /// <summary>The batches of <paramref name="epoch"/>, starting at <paramref name="startStep"/> (to resume mid-epoch).</summary>
     public IEnumerable<SftBatch> Epoch(int epoch, int startStep = 0)

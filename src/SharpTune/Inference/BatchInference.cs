@@ -49,7 +49,7 @@ public static class BatchInference
                     ["finish_reason"] = result.FinishReasonName,
                 };
                 if (args.Logprobs) row["logprobs"] = LogprobsJson.Content(result.Tokens);
-                lines.Add(row.ToJsonString());
+                lines.Add(row.ToJsonString(JsonText.Compact));
                 progress($"[{lines.Count}] {Shorten(result.Text)}");
                 i++;
             }

@@ -34,7 +34,7 @@ public static class ModelWriter
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(sourceDir, "config.json")))!.AsObject();
         config["torch_dtype"] = dtype.TorchName();
         if (config.ContainsKey("dtype")) config["dtype"] = dtype.TorchName();
-        AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString(JsonText.Indented));
         foreach (var name in CopiedFiles)
         {
             var from = Path.Combine(sourceDir, name);

@@ -271,7 +271,7 @@ public sealed class SftTrainer : IDisposable
         var lines = samples.Select(s => new JsonObject
         {
             ["messages"] = new JsonArray(s.Messages.Select(m => (JsonNode)new JsonObject { ["role"] = m.Role, ["content"] = m.Content }).ToArray()),
-        }.ToJsonString());
+        }.ToJsonString(JsonText.Compact));
         AtomicFile.WriteAllText(Path.Combine(_runDir, "val_dataset.jsonl"), string.Join("\n", lines) + "\n");
     }
 
@@ -317,5 +317,5 @@ public sealed class SftTrainer : IDisposable
 /// <summary>logging.jsonl: one JSON object a line, appended and flushed as it comes.</summary>
 internal sealed class JsonLog(string path)
 {
-    public void Append(JsonObject line) => File.AppendAllText(path, line.ToJsonString() + "\n");
+    public void Append(JsonObject line) => File.AppendAllText(path, line.ToJsonString(JsonText.Compact) + "\n");
 }

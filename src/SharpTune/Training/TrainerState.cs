@@ -32,7 +32,7 @@ public sealed class TrainerState
             ["max_steps"] = MaxSteps,
             ["save_steps"] = SaveSteps,
         };
-        return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        return o.ToJsonString(JsonText.Indented);
     }
 
     public static TrainerState Load(string path)

@@ -37,13 +37,13 @@ public static class TrainingCheckpoint
             {
                 ["last_epoch"] = state.GlobalStep,
                 ["lr_scheduler_type"] = args.LrSchedulerType.ToString(),
-            }.ToJsonString());
+            }.ToJsonString(JsonText.Compact));
             // Data order and dropout masks are functions of (seed, step): the seed is the whole random state.
             File.WriteAllText(Path.Combine(tmp, "rng_state.json"), new JsonObject
             {
                 ["seed"] = args.Seed,
                 ["global_step"] = state.GlobalStep,
-            }.ToJsonString());
+            }.ToJsonString(JsonText.Compact));
         });
     }
 

@@ -37,7 +37,7 @@ public class DatasetLoaderTests
     public void SamplingBelowTheSizeTakesDistinctRows()
     {
         var rows = Enumerable.Range(0, 50).ToArray();
-        var sample = DatasetLoader.Sample(rows, 20, shuffle: true, new DataRng(7));
+        var sample = DatasetLoader.Sample(rows, 20, shuffle: true, new Xoshiro256(7));
         Assert.Equal(20, sample.Count);
         Assert.Equal(20, sample.Distinct().Count());
         Assert.NotEqual(Enumerable.Range(0, 20), sample);
@@ -47,7 +47,7 @@ public class DatasetLoaderTests
     public void SamplingAboveTheSizeRepeatsTheWholeDatasetThenSamplesTheRemainder()
     {
         var rows = Enumerable.Range(0, 10).ToArray();
-        var sample = DatasetLoader.Sample(rows, 37, shuffle: true, new DataRng(1));
+        var sample = DatasetLoader.Sample(rows, 37, shuffle: true, new Xoshiro256(1));
         Assert.Equal(37, sample.Count);
         // floor(37 / 10) = 3 whole copies in order, then 7 distinct rows.
         Assert.Equal(Enumerable.Range(0, 10).Concat(Enumerable.Range(0, 10)).Concat(Enumerable.Range(0, 10)), sample.Take(30));
@@ -57,23 +57,23 @@ public class DatasetLoaderTests
         Assert.Equal(7, counts.Values.Count(c => c == 4));
         Assert.Equal(3, counts.Values.Count(c => c == 3));
 
-        Assert.Equal(Enumerable.Range(0, 10).Concat(Enumerable.Range(0, 10)), DatasetLoader.Sample(rows, 20, true, new DataRng(1)));
-        Assert.Equal(Enumerable.Range(0, 10).Concat(Enumerable.Range(0, 3)), DatasetLoader.Sample(rows, 13, shuffle: false, new DataRng(1)));
+        Assert.Equal(Enumerable.Range(0, 10).Concat(Enumerable.Range(0, 10)), DatasetLoader.Sample(rows, 20, true, new Xoshiro256(1)));
+        Assert.Equal(Enumerable.Range(0, 10).Concat(Enumerable.Range(0, 3)), DatasetLoader.Sample(rows, 13, shuffle: false, new Xoshiro256(1)));
     }
 
     [Fact]
     public void SamplingIsDeterministicBySeed()
     {
         var rows = Enumerable.Range(0, 100).ToArray();
-        Assert.Equal(DatasetLoader.Sample(rows, 30, true, new DataRng(42)), DatasetLoader.Sample(rows, 30, true, new DataRng(42)));
-        Assert.NotEqual(DatasetLoader.Sample(rows, 30, true, new DataRng(42)), DatasetLoader.Sample(rows, 30, true, new DataRng(43)));
+        Assert.Equal(DatasetLoader.Sample(rows, 30, true, new Xoshiro256(42)), DatasetLoader.Sample(rows, 30, true, new Xoshiro256(42)));
+        Assert.NotEqual(DatasetLoader.Sample(rows, 30, true, new Xoshiro256(42)), DatasetLoader.Sample(rows, 30, true, new Xoshiro256(43)));
     }
 
     [Fact]
     public void RngPermutationIsUniformEnough()
     {
         // Each of 4 items should land in each slot about 1/4 of 4000 draws; a biased shuffle would be far off.
-        var rng = new DataRng(5);
+        var rng = new Xoshiro256(5);
         var slotCounts = new int[4, 4];
         for (var t = 0; t < 4000; t++)
         {

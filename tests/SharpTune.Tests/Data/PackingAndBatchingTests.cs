@@ -75,7 +75,7 @@ public class PackingAndBatchingTests
     [Fact]
     public void PackingKeepsEverySampleOnceWithinMaxLengthAndRestartsPositions()
     {
-        var rng = new DataRng(9);
+        var rng = new Xoshiro256(9);
         var samples = Enumerable.Range(1, 60).Select(id => Sample(id, 1 + rng.NextBelow(40))).ToList();
         const int maxLength = 64;
         var rows = Packing.Pack(samples, maxLength);
