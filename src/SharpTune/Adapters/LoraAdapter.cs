@@ -70,7 +70,7 @@ public sealed class LoraAdapter
             unused.Remove(a);
             unused.Remove(b);
         }
-        var saved = config.ModulesToSave is { Count: > 0 } names ? ModulesToSave.Attach(model, names, configPath) : null;
+        var saved = AttachSavedModules(model, config, branches, configPath);
         saved?.Load(file, weightsPath, unused, be);
         if (unused.Count > 0) throw new SharpTuneException($"{weightsPath}: tensor '{unused.Order().First()}' matches no module of the model");
         if (branches.Count == 0) throw new SharpTuneException($"{weightsPath}: no LoRA weights found");
@@ -140,8 +140,26 @@ public sealed class LoraAdapter
             branches.Add((module, branch));
         }
         if (branches.Count == 0) throw new SharpTuneException($"--target_modules {string.Join(" ", config.TargetModules)} matches no linear layer of the model");
-        var saved = config.ModulesToSave is { Count: > 0 } names ? ModulesToSave.Attach(model, names, "--modules_to_save") : null;
-        return new LoraAdapter(name, config, branches, saved);
+        return new LoraAdapter(name, config, branches, AttachSavedModules(model, config, branches, "--modules_to_save"));
+    }
+
+    /// <summary>The modules_to_save copies; when a name is bad the branches just added come off again, leaving the model as it was.</summary>
+    static ModulesToSave? AttachSavedModules(TransformerModel model, LoraConfig config, List<(Linear Module, LoraBranch Branch)> branches, string where)
+    {
+        if (config.ModulesToSave is not { Count: > 0 } names) return null;
+        try
+        {
+            return ModulesToSave.Attach(model, names, where);
+        }
+        catch (SharpTuneException)
+        {
+            foreach (var (module, branch) in branches)
+            {
+                module.Adapters.Remove(branch);
+                branch.Dispose();
+            }
+            throw;
+        }
     }
 
     /// <summary>Writes adapter_config.json and adapter_model.safetensors (float32) into <paramref name="dir"/>.</summary>

@@ -36,9 +36,9 @@ public sealed class ModulesToSave
     /// </summary>
     public static ModulesToSave Attach(TransformerModel model, IReadOnlyList<string> names, string where)
     {
-        var be = model.Backend;
         var all = Tensors(model).ToList();
-        var slots = new List<Slot>();
+        var chosen = new List<(string Key, Func<Tensor> Get, Action<Tensor> Set)>();
+        // Everything is checked before the model changes, so a bad name leaves it as it was.
         foreach (var name in names)
         {
             var matched = all.Where(t => t.Module == name || t.Module.EndsWith("." + name, StringComparison.Ordinal)).ToList();
@@ -48,13 +48,18 @@ public sealed class ModulesToSave
                 if (linear is { Adapters.Count: > 0 })
                     throw new SharpTuneException($"{where}: {module} is both a LoRA target and in modules_to_save");
                 string key = $"{KeyPrefix}{module}.{param}";
-                if (slots.Any(s => s.Key == key)) continue;
-                var original = get();
-                var copy = be.Allocate(DType.F32, original.Shape);
-                be.Copy(original, copy);
-                set(copy);
-                slots.Add(new Slot(key, original, set) { Copy = copy });
+                if (!chosen.Any(c => c.Key == key)) chosen.Add((key, get, set));
             }
+        }
+        var be = model.Backend;
+        var slots = new List<Slot>();
+        foreach (var (key, get, set) in chosen)
+        {
+            var original = get();
+            var copy = be.Allocate(DType.F32, original.Shape);
+            be.Copy(original, copy);
+            set(copy);
+            slots.Add(new Slot(key, original, set) { Copy = copy });
         }
         return new ModulesToSave(slots);
     }
