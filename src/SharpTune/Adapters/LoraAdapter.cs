@@ -178,6 +178,17 @@ public sealed class LoraAdapter
         AtomicFile.WriteAllText(Path.Combine(dir, "adapter_config.json"), Config.ToPeftJson(Branches.Select(b => b.Module.Name)));
     }
 
+    /// <summary>
+    /// Computes each DoRA branch's magnitude scale once, for inference: valid while the base weights and this adapter's
+    /// tensors stay as they are (a trainer must not call it).
+    /// </summary>
+    public void FreezeForInference(IBackend backend)
+    {
+        foreach (var (module, branch) in Branches)
+            if (branch.Magnitude != null && branch.FrozenMagnitudeScale == null)
+                branch.FrozenMagnitudeScale = DoraPath.MagnitudeScale(backend, module, branch);
+    }
+
     /// <summary>Removes this adapter's branches from the model and gives the saved modules their original tensors back.</summary>
     public void Detach()
     {

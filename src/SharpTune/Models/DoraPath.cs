@@ -25,7 +25,8 @@ internal static class DoraPath
     /// </summary>
     public static void Forward(IBackend be, Linear linear, LoraBranch lora, Tensor x, Tensor y)
     {
-        using var g = MagnitudeScale(be, linear, lora);
+        using var computed = lora.FrozenMagnitudeScale == null ? MagnitudeScale(be, linear, lora) : null;
+        var g = lora.FrozenMagnitudeScale ?? computed!;
         using var t = be.Allocate(be.ActivationType, x.Rows, lora.Rank);
         be.MatMul(x, false, lora.A, true, t);
         be.MatMul(t, false, lora.B, true, y, lora.Scale, 1f);
@@ -33,12 +34,14 @@ internal static class DoraPath
     }
 
     /// <summary>
-    /// Training forward: adds the branch to <paramref name="y"/> (which already holds base(x) + bias), keeping the hidden
-    /// t = x_d·Aᵀ and the row norms in <paramref name="pass"/> for backward. x_d·Wᵀ is recomputed from x_d, as PEFT does when
-    /// dropout is active, so the result is the same whatever the other branches of the layer.
+    /// Training forward: adds the branch to <paramref name="y"/> (which already holds base(x) + bias and any earlier branches),
+    /// keeping the hidden t = x_d·Aᵀ and the row norms in <paramref name="pass"/> for backward. As in PEFT, without dropout the
+    /// layer's result so far (less the bias) is the base output that g rescales; with dropout x_d·Wᵀ is computed afresh.
     /// </summary>
     public static void ForwardTrain(IBackend be, Linear linear, LoraBranch lora, Tensor x, Tensor y, LoraPass pass)
     {
+        // Backward assumes the rescaled base output is x·Wᵀ alone, which is PEFT's only when no other branch shares the layer.
+        if (linear.Adapters.Count != 1) throw new SharpTuneException($"{linear.Name}: a DoRA branch trains only as the layer's one adapter");
         var norms = pass.DoraNorms(be, lora);
         WeightNorms(be, linear.Weight, lora.A, lora.B, lora.Scale, norms);
         using var g = be.Allocate(DType.F32, linear.OutFeatures);
@@ -47,6 +50,20 @@ internal static class DoraPath
         var xd = dropped ?? x;
         var t = pass.Hidden(be, lora, x.Rows);
         be.MatMul(xd, false, lora.A, true, t);
+        if (dropped == null)
+        {
+            // y = g⊙(y + s·t·Bᵀ) + (1 − g)⊙bias: g rescales all but the bias.
+            be.MatMul(t, false, lora.B, true, y, lora.Scale, 1f);
+            be.ScaleColumns(y, g);
+            if (linear.Bias == null) return;
+            using var keep = be.Allocate(DType.F32, 1, linear.OutFeatures);
+            be.Copy(linear.Bias, keep);
+            be.ScaleColumns(keep, g);
+            be.Scale(keep, -1f);
+            be.AddScaled(linear.Bias, 1f, keep);
+            be.AddBias(y, keep);
+            return;
+        }
         // z = x_d·Wᵀ + s·t·Bᵀ; the branch adds g⊙z − x_d·Wᵀ.
         using var z = be.Allocate(DType.F32, x.Rows, linear.OutFeatures);
         be.MatMul(xd, false, linear.Weight, true, z);

@@ -113,7 +113,7 @@ public interface IBackend : IDisposable
     void Dropout(Tensor x, float p, ulong seed, Tensor y);
 
     // Row and column scalings (DoRA: per-output-row norms and magnitudes).
-    /// <summary>norms[r] = ‖x[r, :]‖₂ for float32 x [rows, cols] (sums in float64); norms has rows values.</summary>
+    /// <summary>norms[r] = ‖x[r, :]‖₂ for float32 x [rows, cols]; norms has rows values.</summary>
     void RowNorms(Tensor x, Tensor norms);
     /// <summary>y = a / b element by element (float32, same counts; y may alias a or b).</summary>
     void Divide(Tensor a, Tensor b, Tensor y);
@@ -121,7 +121,7 @@ public interface IBackend : IDisposable
     void ScaleColumns(Tensor x, Tensor scale);
     /// <summary>x[r, c] *= scale[r] in place (scale has rows values).</summary>
     void ScaleRows(Tensor x, Tensor scale);
-    /// <summary>result[c] += Σ_r a[r, c]·b[r, c] (sums in float64; a and b the same shape).</summary>
+    /// <summary>result[c] += Σ_r a[r, c]·b[r, c] (a and b the same shape).</summary>
     void ColumnDots(Tensor a, Tensor b, Tensor result);
 
     /// <summary>

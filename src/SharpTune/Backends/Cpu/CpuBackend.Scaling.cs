@@ -11,13 +11,7 @@ public sealed partial class CpuBackend
         if (norms.Count != rows) throw new ArgumentException($"row norms of [{rows}, {cols}] need {rows} values, got {norms.Count}");
         var xs = x.AsSpan();
         var ns = norms.AsSpan();
-        for (int r = 0; r < rows; r++)
-        {
-            var row = xs.Slice(r * cols, cols);
-            double sum = 0;
-            foreach (float v in row) sum += (double)v * v;
-            ns[r] = (float)Math.Sqrt(sum);
-        }
+        for (int r = 0; r < rows; r++) ns[r] = TensorPrimitives.Norm(xs.Slice(r * cols, cols));
     }
 
     public void Divide(Tensor a, Tensor b, Tensor y)
@@ -58,10 +52,7 @@ public sealed partial class CpuBackend
         if (a.Count != b.Count || result.Count != cols) throw new ArgumentException("column dots of tensors of different shapes");
         var As = a.AsSpan();
         var Bs = b.AsSpan();
-        var sums = new double[cols];
-        for (int i = 0; i < As.Length; i += cols)
-            for (int c = 0; c < cols; c++) sums[c] += (double)As[i + c] * Bs[i + c];
-        var rs = result.AsSpan();
-        for (int c = 0; c < cols; c++) rs[c] += (float)sums[c];
+        var sums = result.AsSpan();
+        for (int i = 0; i < As.Length; i += cols) TensorPrimitives.MultiplyAdd(As.Slice(i, cols), Bs.Slice(i, cols), sums, sums);
     }
 }
