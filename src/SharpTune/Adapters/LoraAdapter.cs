@@ -6,23 +6,31 @@ using SharpTune.Tensors;
 namespace SharpTune.Adapters;
 
 /// <summary>
-/// A named set of LoRA branches on a model's linear layers, read from and written to PEFT's format
-/// (adapter_config.json + adapter_model.safetensors with keys <c>base_model.model.{module}.lora_A.weight</c>).
+/// A named set of LoRA (or DoRA) branches on a model's linear layers, plus any modules_to_save, read from and written to
+/// PEFT's format: adapter_config.json + adapter_model.safetensors with keys <c>base_model.model.{module}.lora_A.weight</c>,
+/// <c>.lora_B.weight</c>, DoRA's <c>.lora_magnitude_vector</c> (PEFT saves it without a <c>.weight</c> suffix; both spellings
+/// load) and the saved modules' own tensors (see <see cref="ModulesToSave"/>).
 /// </summary>
 public sealed class LoraAdapter
 {
     const string KeyPrefix = "base_model.model.";
 
-    LoraAdapter(string name, LoraConfig config, List<(Linear Module, LoraBranch Branch)> branches)
+    LoraAdapter(string name, LoraConfig config, List<(Linear Module, LoraBranch Branch)> branches, ModulesToSave? saved)
     {
         Name = name;
         Config = config;
         Branches = branches;
+        SavedModules = saved;
     }
 
     public string Name { get; }
     public LoraConfig Config { get; }
     public IReadOnlyList<(Linear Module, LoraBranch Branch)> Branches { get; }
+    /// <summary>The fully trained modules (PEFT's modules_to_save), or null.</summary>
+    public ModulesToSave? SavedModules { get; }
+
+    /// <summary>DoRA's magnitude key as PEFT saves it (get_peft_model_state_dict strips the DoraLinearLayer's ".weight").</summary>
+    public static string MagnitudeKey(string module) => $"{KeyPrefix}{module}.lora_magnitude_vector";
 
     /// <summary>
     /// Loads a PEFT adapter folder onto <paramref name="model"/>; <paramref name="weight"/> multiplies its scaling
@@ -51,25 +59,41 @@ public sealed class LoraAdapter
             int rank = (int)ea.Shape[0];
             if (ea.Shape.Length != 2 || eb.Shape.Length != 2 || ea.Shape[1] != module.InFeatures || eb.Shape[0] != module.OutFeatures || eb.Shape[1] != rank)
                 throw new SharpTuneException($"{weightsPath}: {module.Name}: lora_A [{string.Join(",", ea.Shape)}] / lora_B [{string.Join(",", eb.Shape)}] do not fit a [{module.OutFeatures},{module.InFeatures}] layer");
-            if (config.UseDora) throw new SharpTuneException($"{configPath}: DoRA adapters (use_dora) are not supported yet");
             var branch = new LoraBranch(name,
                 be.FromHost(file.ReadFloat32(a), DType.F32, rank, module.InFeatures),
                 be.FromHost(file.ReadFloat32(b), DType.F32, module.OutFeatures, rank),
-                config.ScaleFor(module.Name) * weight, (float)config.Dropout)
+                config.ScaleFor(module.Name) * weight, (float)config.Dropout,
+                config.UseDora ? ReadMagnitude(file, weightsPath, module, unused, be) : null)
             { StreamId = StreamIdOf(module.Name, name) };
             module.Adapters.Add(branch);
             branches.Add((module, branch));
             unused.Remove(a);
             unused.Remove(b);
         }
+        var saved = AttachSavedModules(model, config, branches, configPath);
+        saved?.Load(file, weightsPath, unused, be);
         if (unused.Count > 0) throw new SharpTuneException($"{weightsPath}: tensor '{unused.Order().First()}' matches no module of the model");
         if (branches.Count == 0) throw new SharpTuneException($"{weightsPath}: no LoRA weights found");
-        return new LoraAdapter(name, config, branches);
+        return new LoraAdapter(name, config, branches, saved);
+    }
+
+    /// <summary>DoRA's magnitude [out] of one module, under PEFT's key with or without the ".weight" suffix.</summary>
+    static Tensor ReadMagnitude(Checkpoint file, string path, Linear module, ISet<string> unused, IBackend be)
+    {
+        string key = MagnitudeKey(module.Name);
+        if (!file.Contains(key)) key += ".weight";
+        if (!file.Contains(key)) throw new SharpTuneException($"{path}: use_dora is set but {module.Name} has no lora_magnitude_vector");
+        var shape = file.Entry(key).Shape;
+        if (shape.Length != 1 || shape[0] != module.OutFeatures)
+            throw new SharpTuneException($"{path}: {key} has shape [{string.Join(",", shape)}], expected [{module.OutFeatures}]");
+        unused.Remove(key);
+        return be.FromHost(file.ReadFloat32(key), DType.F32, module.OutFeatures);
     }
 
     /// <summary>
     /// Adds fresh branches to every targeted module: A Kaiming-uniform (PEFT's default, bound 1/√in) or Gaussian (std 1/r),
-    /// B zero, so the model starts unchanged. Initialization is a pure function of <paramref name="seed"/>.
+    /// B zero, so the model starts unchanged; with DoRA the magnitude starts at the row norms ‖W + s·B·A‖, so it starts
+    /// unchanged too. Then gives the modules_to_save their trainable copies. Initialization is a pure function of <paramref name="seed"/>.
     /// </summary>
     public static LoraAdapter Create(TransformerModel model, LoraConfig config, ulong seed, string name = "default")
     {
@@ -102,14 +126,40 @@ public sealed class LoraAdapter
                 default:
                     throw new SharpTuneException($"--init_weights '{config.InitWeights}' is not supported (true, false, gaussian)");
             }
-            var branch = new LoraBranch(name, be.FromHost(a, DType.F32, rank, module.InFeatures), be.FromHost(b, DType.F32, module.OutFeatures, rank),
-                                        config.ScaleFor(module.Name), (float)config.Dropout)
-            { StreamId = stream };
+            var tensorA = be.FromHost(a, DType.F32, rank, module.InFeatures);
+            var tensorB = be.FromHost(b, DType.F32, module.OutFeatures, rank);
+            float scale = config.ScaleFor(module.Name);
+            Tensor? magnitude = null;
+            if (config.UseDora)
+            {
+                magnitude = be.Allocate(DType.F32, module.OutFeatures);
+                DoraPath.WeightNorms(be, module.Weight, tensorA, tensorB, scale, magnitude);
+            }
+            var branch = new LoraBranch(name, tensorA, tensorB, scale, (float)config.Dropout, magnitude) { StreamId = stream };
             module.Adapters.Add(branch);
             branches.Add((module, branch));
         }
         if (branches.Count == 0) throw new SharpTuneException($"--target_modules {string.Join(" ", config.TargetModules)} matches no linear layer of the model");
-        return new LoraAdapter(name, config, branches);
+        return new LoraAdapter(name, config, branches, AttachSavedModules(model, config, branches, "--modules_to_save"));
+    }
+
+    /// <summary>The modules_to_save copies; when a name is bad the branches just added come off again, leaving the model as it was.</summary>
+    static ModulesToSave? AttachSavedModules(TransformerModel model, LoraConfig config, List<(Linear Module, LoraBranch Branch)> branches, string where)
+    {
+        if (config.ModulesToSave is not { Count: > 0 } names) return null;
+        try
+        {
+            return ModulesToSave.Attach(model, names, where);
+        }
+        catch (SharpTuneException)
+        {
+            foreach (var (module, branch) in branches)
+            {
+                module.Adapters.Remove(branch);
+                branch.Dispose();
+            }
+            throw;
+        }
     }
 
     /// <summary>Writes adapter_config.json and adapter_model.safetensors (float32) into <paramref name="dir"/>.</summary>
@@ -121,12 +171,25 @@ public sealed class LoraAdapter
         {
             tensors.Add(ToWrite($"{KeyPrefix}{module.Name}.lora_A.weight", branch.A, backend));
             tensors.Add(ToWrite($"{KeyPrefix}{module.Name}.lora_B.weight", branch.B, backend));
+            if (branch.Magnitude != null) tensors.Add(ToWrite(MagnitudeKey(module.Name), branch.Magnitude, backend));
         }
+        if (SavedModules != null) tensors.AddRange(SavedModules.Parameters.Select(p => ToWrite(p.Key, p.Tensor, backend)));
         SafeTensorsWriter.Write(Path.Combine(dir, "adapter_model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
         AtomicFile.WriteAllText(Path.Combine(dir, "adapter_config.json"), Config.ToPeftJson(Branches.Select(b => b.Module.Name)));
     }
 
-    /// <summary>Removes this adapter's branches from the model.</summary>
+    /// <summary>
+    /// Computes each DoRA branch's magnitude scale once, for inference: valid while the base weights and this adapter's
+    /// tensors stay as they are (a trainer must not call it).
+    /// </summary>
+    public void FreezeForInference(IBackend backend)
+    {
+        foreach (var (module, branch) in Branches)
+            if (branch.Magnitude != null && branch.FrozenMagnitudeScale == null)
+                branch.FrozenMagnitudeScale = DoraPath.MagnitudeScale(backend, module, branch);
+    }
+
+    /// <summary>Removes this adapter's branches from the model and gives the saved modules their original tensors back.</summary>
     public void Detach()
     {
         foreach (var (module, branch) in Branches)
@@ -134,6 +197,7 @@ public sealed class LoraAdapter
             module.Adapters.Remove(branch);
             branch.Dispose();
         }
+        SavedModules?.Restore();
     }
 
     internal static TensorToWrite ToWrite(string name, Tensor t, IBackend backend)

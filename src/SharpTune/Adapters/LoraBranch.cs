@@ -25,15 +25,38 @@ public sealed class LoraBranch : IDisposable
     public Tensor B { get; }
     public int Rank => A.Rows;
     /// <summary>alpha / r (or alpha / √r with rsLoRA), times the user's weight for this adapter.</summary>
-    public float Scale { get; set; }
+    public float Scale
+    {
+        get => _scale;
+        set
+        {
+            _scale = value;
+            Unfreeze();
+        }
+    }
     public float Dropout { get; }
     /// <summary>DoRA's per-output-row magnitude (PEFT's lora_magnitude_vector); null for plain LoRA.</summary>
     public Tensor? Magnitude { get; }
+
+    /// <summary>
+    /// DoRA's g = m / ‖W + s·B·A‖ computed once for inference (<see cref="LoraAdapter.FreezeForInference"/>), so decoding does
+    /// not recompute the norms at every token; null otherwise, and cleared when <see cref="Scale"/> changes. Training never sets it.
+    /// </summary>
+    public Tensor? FrozenMagnitudeScale { get; internal set; }
+
+    float _scale;
+
+    internal void Unfreeze()
+    {
+        FrozenMagnitudeScale?.Dispose();
+        FrozenMagnitudeScale = null;
+    }
 
     public void Dispose()
     {
         A.Dispose();
         B.Dispose();
         Magnitude?.Dispose();
+        Unfreeze();
     }
 }

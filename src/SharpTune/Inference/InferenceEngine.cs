@@ -49,7 +49,9 @@ public sealed class InferenceEngine : IDisposable
             foreach (var spec in args.Adapters)
             {
                 var (path, weight) = ParseAdapterSpec(spec);
-                adapters.Add(LoraAdapter.Load(path, model, weight));
+                var adapter = LoraAdapter.Load(path, model, weight);
+                adapter.FreezeForInference(backend);
+                adapters.Add(adapter);
             }
             return new InferenceEngine(dir, model, tokenizer, template, generation, adapters)
             {

@@ -26,18 +26,25 @@ public sealed class Linear : IDisposable
     /// <summary>The short module name PEFT's target_modules match (<c>q_proj</c>, <c>down_proj</c>...).</summary>
     public string ShortName => Name[(Name.LastIndexOf('.') + 1)..];
 
-    /// <summary>y = x·Wᵀ + b + Σ scale·(x·Aᵀ)·Bᵀ (no dropout: inference).</summary>
+    /// <summary>
+    /// y = x·Wᵀ + Σ scale·(x·Aᵀ)·Bᵀ + b (no dropout: inference). The bias comes last because a DoRA branch rescales what
+    /// precedes it without the bias (see <see cref="DoraPath.Forward"/>).
+    /// </summary>
     public void Forward(IBackend backend, Tensor x, Tensor y)
     {
         backend.MatMul(x, false, Weight, true, y);
-        if (Bias != null) backend.AddBias(y, Bias);
         foreach (var lora in Adapters)
         {
-            if (lora.Magnitude != null) throw new SharpTuneException($"{Name}: DoRA adapters are applied by merging; call MergeDora first");
+            if (lora.Magnitude != null)
+            {
+                DoraPath.Forward(backend, this, lora, x, y);
+                continue;
+            }
             using var t = backend.Allocate(backend.ActivationType, x.Rows, lora.Rank);
             backend.MatMul(x, false, lora.A, true, t);
             backend.MatMul(t, false, lora.B, true, y, lora.Scale, 1f);
         }
+        if (Bias != null) backend.AddBias(y, Bias);
     }
 
     /// <summary>
@@ -50,6 +57,11 @@ public sealed class Linear : IDisposable
         if (Bias != null) be.AddBias(y, Bias);
         foreach (var lora in Adapters)
         {
+            if (lora.Magnitude != null)
+            {
+                DoraPath.ForwardTrain(be, this, lora, x, y, pass);
+                continue;
+            }
             var t = pass.Hidden(be, lora, x.Rows);
             if (lora.Dropout > 0f)
             {
@@ -73,6 +85,11 @@ public sealed class Linear : IDisposable
         if (Bias != null && grads.For(Bias) is { } dBias) be.BiasBackward(dy, dBias);
         foreach (var lora in Adapters)
         {
+            if (lora.Magnitude != null)
+            {
+                DoraPath.Backward(be, this, lora, x, dy, dx, pass, grads);
+                continue;
+            }
             var t = pass.Hidden(be, lora, x.Rows);
             if (grads.For(lora.B) is { } dB) be.MatMul(dy, true, t, false, dB, lora.Scale, 1f);
             using var dt = be.Allocate(DType.F32, x.Rows, lora.Rank);

@@ -4,12 +4,13 @@ using SharpTune.Tensors;
 namespace SharpTune.Models;
 
 /// <summary>
-/// What a training pass keeps for the LoRA branches of one layer: each branch's low-rank hidden t = dropout(x)·Aᵀ, and the
-/// dropout seed, from which the mask is regenerated in backward (recomputation gives the same mask).
+/// What a training pass keeps for the LoRA branches of one layer: each branch's low-rank hidden t = dropout(x)·Aᵀ (and a DoRA
+/// branch's row norms), and the dropout seed, from which the mask is regenerated in backward (recomputation gives the same mask).
 /// </summary>
 public sealed class LoraPass(ulong seed) : IDisposable
 {
     readonly Dictionary<LoraBranch, Tensor> _hidden = new(ReferenceEqualityComparer.Instance);
+    readonly Dictionary<LoraBranch, Tensor> _norms = new(ReferenceEqualityComparer.Instance);
 
     public ulong Seed { get; set; } = seed;
 
@@ -22,6 +23,15 @@ public sealed class LoraPass(ulong seed) : IDisposable
         return t;
     }
 
+    /// <summary>A DoRA branch's row norms ‖W + s·B·A‖ [out], written by its forward and read by its backward.</summary>
+    public Tensor DoraNorms(IBackend be, LoraBranch branch)
+    {
+        if (_norms.TryGetValue(branch, out var n)) return n;
+        n = be.Allocate(DType.F32, branch.B.Rows);
+        _norms[branch] = n;
+        return n;
+    }
+
     /// <summary>A distinct dropout stream per branch (and per call site through <see cref="Seed"/>).</summary>
     public ulong SeedFor(LoraBranch branch) => CounterRandom.Hash(Seed, branch.StreamId);
 
@@ -29,5 +39,7 @@ public sealed class LoraPass(ulong seed) : IDisposable
     {
         foreach (var t in _hidden.Values) t.Dispose();
         _hidden.Clear();
+        foreach (var n in _norms.Values) n.Dispose();
+        _norms.Clear();
     }
 }

@@ -32,6 +32,8 @@ public static class ModelWriter
         });
         SafeTensorsWriter.WriteSharded(dir, tensors, maxShardBytes);
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(sourceDir, "config.json")))!.AsObject();
+        // A head trained apart from the embeddings (modules_to_save) is written as its own tensor; transformers must not re-tie it.
+        if (model.Config.TieWordEmbeddings && !model.TiedEmbeddings) config["tie_word_embeddings"] = false;
         config["torch_dtype"] = dtype.TorchName();
         if (config.ContainsKey("dtype")) config["dtype"] = dtype.TorchName();
         AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString(JsonText.Indented));

@@ -112,6 +112,18 @@ public interface IBackend : IDisposable
     /// <summary>y = x with elements zeroed with probability p and the rest scaled by 1/(1-p); the mask is a pure function of (seed, element index).</summary>
     void Dropout(Tensor x, float p, ulong seed, Tensor y);
 
+    // Row and column scalings (DoRA: per-output-row norms and magnitudes).
+    /// <summary>norms[r] = ‖x[r, :]‖₂ for float32 x [rows, cols]; norms has rows values.</summary>
+    void RowNorms(Tensor x, Tensor norms);
+    /// <summary>y = a / b element by element (float32, same counts; y may alias a or b).</summary>
+    void Divide(Tensor a, Tensor b, Tensor y);
+    /// <summary>x[r, c] *= scale[c] in place (scale has cols values).</summary>
+    void ScaleColumns(Tensor x, Tensor scale);
+    /// <summary>x[r, c] *= scale[r] in place (scale has rows values).</summary>
+    void ScaleRows(Tensor x, Tensor scale);
+    /// <summary>result[c] += Σ_r a[r, c]·b[r, c] (a and b the same shape).</summary>
+    void ColumnDots(Tensor a, Tensor b, Tensor result);
+
     /// <summary>
     /// Softmax cross-entropy of logits [rows, vocab] against labels (-100 = ignored). Returns the summed loss and the count of
     /// label tokens; when <paramref name="dLogits"/> is given writes gradScale·(softmax − onehot) there (it may alias logits).

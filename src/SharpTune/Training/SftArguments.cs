@@ -86,6 +86,7 @@ public sealed class SftArguments
         if (SplitDatasetRatio is < 0 or >= 1) throw new SharpTuneException("--split_dataset_ratio must be in [0, 1)");
         if (LoggingSteps <= 0 || SaveSteps <= 0 || EvalSteps is <= 0) throw new SharpTuneException("--logging_steps, --save_steps and --eval_steps must be positive");
         if (NumTrainEpochs <= 0 && MaxSteps <= 0) throw new SharpTuneException("--num_train_epochs or --max_steps must be positive");
-        if (UseDora) throw new SharpTuneException("--use_dora: DoRA training is not supported yet");
+        if (TunerType == TunerType.Full && (UseDora || ModulesToSave.Length > 0))
+            throw new SharpTuneException("--use_dora and --modules_to_save apply to --tuner_type lora");
     }
 }

@@ -78,7 +78,10 @@ public sealed class SftTrainer : IDisposable
             {
                 _grads.Add($"base_model.model.{module.Name}.lora_A.weight", branch.A);
                 _grads.Add($"base_model.model.{module.Name}.lora_B.weight", branch.B);
+                if (branch.Magnitude != null) _grads.Add(LoraAdapter.MagnitudeKey(module.Name), branch.Magnitude);
             }
+            if (_adapter.SavedModules != null)
+                foreach (var (key, tensor) in _adapter.SavedModules.Parameters) _grads.Add(key, tensor);
         }
         _optimizer = new AdamWOptimizer(backend, _grads, args.AdamBeta1, args.AdamBeta2, args.AdamEpsilon, args.WeightDecay);
         _step = new CausalLmStep(_model, args.GradientCheckpointing);
@@ -293,7 +296,6 @@ public sealed class SftTrainer : IDisposable
             BaseModelNameOrPath = Path.GetFullPath(_sourceModelDir),
             InitWeights = _args.InitWeights.ToLowerInvariant(),
         };
-        if (config.ModulesToSave != null) throw new SharpTuneException("--modules_to_save is not supported yet");
         return LoraAdapter.Create(_model, config, (ulong)_args.Seed);
     }
 
