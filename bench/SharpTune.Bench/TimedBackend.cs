@@ -35,7 +35,7 @@ internal sealed class TimedBackend(IBackend inner) : IBackend
     T Time<T>(string op, Func<T> run)
     {
         T result = default!;
-        Time(op, () => result = run());
+        Time(op, () => { result = run(); });
         return result;
     }
 
