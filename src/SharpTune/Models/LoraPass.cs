@@ -10,6 +10,7 @@ namespace SharpTune.Models;
 public sealed class LoraPass(ulong seed) : IDisposable
 {
     readonly Dictionary<LoraBranch, Tensor> _hidden = new(ReferenceEqualityComparer.Instance);
+    readonly Dictionary<(ScratchUse, int, int), Tensor> _scratch = [];
 
     public ulong Seed { get; set; } = seed;
 
@@ -22,12 +23,27 @@ public sealed class LoraPass(ulong seed) : IDisposable
         return t;
     }
 
+    /// <summary>
+    /// A reusable buffer [rows, cols] for one use inside a single linear layer's forward or backward (its contents do not
+    /// outlive the call), so the branches of every layer share a few allocations per pass.
+    /// </summary>
+    public Tensor Scratch(IBackend be, ScratchUse use, int rows, int cols)
+    {
+        if (!_scratch.TryGetValue((use, rows, cols), out var t)) _scratch[(use, rows, cols)] = t = be.Allocate(DType.F32, rows, cols);
+        return t;
+    }
+
     /// <summary>A distinct dropout stream per branch (and per call site through <see cref="Seed"/>).</summary>
     public ulong SeedFor(LoraBranch branch) => CounterRandom.Hash(Seed, branch.StreamId);
 
     public void Dispose()
     {
         foreach (var t in _hidden.Values) t.Dispose();
+        foreach (var t in _scratch.Values) t.Dispose();
         _hidden.Clear();
+        _scratch.Clear();
     }
 }
+
+/// <summary>What a <see cref="LoraPass.Scratch"/> buffer holds: the dropped-out input, or the gradient of a branch's hidden.</summary>
+public enum ScratchUse { DroppedInput, HiddenGradient }
