@@ -5,7 +5,7 @@ namespace SharpTune.Bench;
 
 /// <summary>
 /// Wraps a backend and times every op by name (wall time, the calling thread waits for each op), counts the FLOPs of every
-/// matrix multiply (2·m·n·k) and samples the process's anonymous resident memory (heap and tensors, not mapped files)
+/// matrix multiply (2·m·n·k), timing those with a dimension ≤ 16 (LoRA's) apart, and samples the process's anonymous resident memory (heap and tensors, not mapped files)
 /// after each op, so its peak is seen at op granularity.
 /// </summary>
 internal sealed class TimedBackend(IBackend inner) : IBackend
@@ -55,7 +55,8 @@ internal sealed class TimedBackend(IBackend inner) : IBackend
     {
         int k = transA ? a.Rows : a.RowLength;
         MatMulFlops += 2.0 * c.Rows * c.RowLength * k;
-        Time("MatMul", () => inner.MatMul(a, transA, b, transB, c, alpha, beta));
+        bool lowRank = Math.Min(k, Math.Min(c.Rows, c.RowLength)) <= 16;
+        Time(lowRank ? "MatMul (rank<=16)" : "MatMul", () => inner.MatMul(a, transA, b, transB, c, alpha, beta));
     }
 
     public void Embedding(Tensor table, Tensor ids, Tensor output) => Time("Embedding", () => inner.Embedding(table, ids, output));

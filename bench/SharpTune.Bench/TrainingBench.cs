@@ -82,7 +82,7 @@ internal static class TrainingBench
 
         int timedSteps = steps - 1;
         var flops = TrainingFlops.Count(s, seq, full, loraRank, checkpointing);
-        double matMulSeconds = backend.Ops.GetValueOrDefault("MatMul").Seconds;
+        double matMulSeconds = backend.Ops.Where(o => o.Key.StartsWith("MatMul")).Sum(o => o.Value.Seconds);
         double countedMatMul = backend.MatMulFlops / timedSteps;
         Console.WriteLine($"tokens/s {seq * timedSteps / seconds:F1}  ({seconds / timedSteps:F2} s per step of {seq} tokens)");
         Console.WriteLine($"matrix FLOPs per token {flops.Total / seq / 1e9:F3} G (linear {flops.Linear / seq / 1e9:F3}, head {flops.Head / seq / 1e9:F3}, " +
