@@ -13,8 +13,9 @@ public static class Program
                 return 0;
             case "tokenizer": return TokenizerBench.Run(args[1..]);
             case "dora": DoraBench.Run(); return 0;
+            case "train": return TrainingBench.Run(args[1..]);
             default:
-                Console.Error.WriteLine("usage: SharpTune.Bench <gemm|matvec|bandwidth|tokenizer [tokenizer.json]|dora>");
+                Console.Error.WriteLine("usage: SharpTune.Bench <gemm|matvec|bandwidth|tokenizer [tokenizer.json]|dora|train [--mode lora|full] [--seq 512] [--steps N] [--checkpointing true|false]>");
                 return 1;
         }
     }

@@ -65,7 +65,7 @@ public sealed class Linear : IDisposable
             var t = pass.Hidden(be, lora, x.Rows);
             if (lora.Dropout > 0f)
             {
-                using var dropped = be.Allocate(DType.F32, x.Shape);
+                var dropped = pass.Scratch(be, ScratchUse.DroppedInput, x.Rows, x.RowLength);
                 be.Dropout(x, lora.Dropout, pass.SeedFor(lora), dropped);
                 be.MatMul(dropped, false, lora.A, true, t);
             }
@@ -92,9 +92,9 @@ public sealed class Linear : IDisposable
             }
             var t = pass.Hidden(be, lora, x.Rows);
             if (grads.For(lora.B) is { } dB) be.MatMul(dy, true, t, false, dB, lora.Scale, 1f);
-            using var dt = be.Allocate(DType.F32, x.Rows, lora.Rank);
+            var dt = pass.Scratch(be, ScratchUse.HiddenGradient, x.Rows, lora.Rank);
             be.MatMul(dy, false, lora.B, false, dt, lora.Scale, 0f);
-            using var dropped = lora.Dropout > 0f ? be.Allocate(DType.F32, x.Shape) : null;
+            var dropped = lora.Dropout > 0f ? pass.Scratch(be, ScratchUse.DroppedInput, x.Rows, x.RowLength) : null;
             if (dropped != null) be.Dropout(x, lora.Dropout, pass.SeedFor(lora), dropped);
             if (grads.For(lora.A) is { } dA) be.MatMul(dt, true, dropped ?? x, false, dA, 1f, 1f);
             if (dropped == null)

@@ -11,6 +11,7 @@ public sealed class LoraPass(ulong seed) : IDisposable
 {
     readonly Dictionary<LoraBranch, Tensor> _hidden = new(ReferenceEqualityComparer.Instance);
     readonly Dictionary<LoraBranch, Tensor> _norms = new(ReferenceEqualityComparer.Instance);
+    readonly Dictionary<(ScratchUse, int, int), Tensor> _scratch = [];
 
     public ulong Seed { get; set; } = seed;
 
@@ -32,14 +33,29 @@ public sealed class LoraPass(ulong seed) : IDisposable
         return n;
     }
 
+    /// <summary>
+    /// A reusable buffer [rows, cols] for one use inside a single linear layer's forward or backward (its contents do not
+    /// outlive the call), so the branches of every layer share a few allocations per pass.
+    /// </summary>
+    public Tensor Scratch(IBackend be, ScratchUse use, int rows, int cols)
+    {
+        if (!_scratch.TryGetValue((use, rows, cols), out var t)) _scratch[(use, rows, cols)] = t = be.Allocate(DType.F32, rows, cols);
+        return t;
+    }
+
     /// <summary>A distinct dropout stream per branch (and per call site through <see cref="Seed"/>).</summary>
     public ulong SeedFor(LoraBranch branch) => CounterRandom.Hash(Seed, branch.StreamId);
 
     public void Dispose()
     {
         foreach (var t in _hidden.Values) t.Dispose();
+        foreach (var t in _scratch.Values) t.Dispose();
         _hidden.Clear();
         foreach (var n in _norms.Values) n.Dispose();
         _norms.Clear();
+        _scratch.Clear();
     }
 }
+
+/// <summary>What a <see cref="LoraPass.Scratch"/> buffer holds: the dropped-out input, or the gradient of a branch's hidden.</summary>
+public enum ScratchUse { DroppedInput, HiddenGradient }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics.Tensors;
 using SharpTune.Tensors;
 
@@ -56,33 +57,57 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
+    /// <summary>
+    /// Rows in fixed blocks, one task each; a block sums its own dWeight partial, and the partials are added in block order,
+    /// so the result does not depend on the thread count or timing.
+    /// </summary>
     public void RmsNormBackward(Tensor dy, Tensor x, Tensor weight, Tensor rstd, Tensor dx, Tensor? dWeight, bool accumulateDx)
     {
         int dim = (int)weight.Count;
         int rows = (int)(x.Count / dim);
-        var xs = x.AsSpan();
-        var dys = dy.AsSpan();
-        var dxs = dx.AsSpan();
-        var w = weight.AsSpan();
-        var r = rstd.AsSpan();
-        var dw = dWeight == null ? default : dWeight.AsSpan();
-        Span<float> g = dim <= 4096 ? stackalloc float[dim] : new float[dim];
-        for (int i = 0; i < rows; i++)
+        int blocks = (rows + RmsNormBackwardJob.BlockRows - 1) / RmsNormBackwardJob.BlockRows;
+        var job = new RmsNormBackwardJob
         {
-            var xr = xs.Slice(i * dim, dim);
-            var dyr = dys.Slice(i * dim, dim);
-            float inv = r[i];
-            // y = w ⊙ x̂ with x̂ = x·inv; dx = inv·(g − x̂·mean(g⊙x̂)) where g = dy ⊙ w.
-            TensorPrimitives.Multiply(dyr, w, g);
-            float dot = TensorPrimitives.Dot(g, xr) * inv / dim;
-            var dxr = dxs.Slice(i * dim, dim);
-            for (int j = 0; j < dim; j++)
+            Dy = dy.F32, X = x.F32, W = weight.F32, Rstd = rstd.F32, Dx = dx.F32, Dim = dim, Rows = rows, Accumulate = accumulateDx,
+            Partials = dWeight == null ? null : new float[blocks * dim],
+        };
+        ParallelRunner.Default.For(blocks, job, static (j, b) => j.Block(b));
+        if (dWeight == null) return;
+        var dw = dWeight.AsSpan();
+        for (int b = 0; b < blocks; b++) TensorPrimitives.Add(dw, job.Partials.AsSpan(b * dim, dim), dw);
+    }
+
+    sealed class RmsNormBackwardJob
+    {
+        public const int BlockRows = 32;
+        public float* Dy, X, W, Rstd, Dx;
+        public int Dim, Rows;
+        public bool Accumulate;
+        public float[]? Partials;
+
+        public void Block(int block)
+        {
+            var w = new ReadOnlySpan<float>(W, Dim);
+            float[] rented = ArrayPool<float>.Shared.Rent(2 * Dim);
+            var g = rented.AsSpan(0, Dim);
+            var xhat = rented.AsSpan(Dim, Dim);
+            var partial = Partials == null ? default : Partials.AsSpan(block * Dim, Dim);
+            for (int i = block * BlockRows; i < Math.Min(Rows, (block + 1) * BlockRows); i++)
             {
-                float xhat = xr[j] * inv;
-                float v = inv * (g[j] - xhat * dot);
-                dxr[j] = accumulateDx ? dxr[j] + v : v;
-                if (dWeight != null) dw[j] += dyr[j] * xhat;
+                var xr = new ReadOnlySpan<float>(X + (long)i * Dim, Dim);
+                var dyr = new ReadOnlySpan<float>(Dy + (long)i * Dim, Dim);
+                var dxr = new Span<float>(Dx + (long)i * Dim, Dim);
+                float inv = Rstd[i];
+                // y = w ⊙ x̂ with x̂ = x·inv; dx = inv·(g − x̂·mean(g⊙x̂)) where g = dy ⊙ w.
+                TensorPrimitives.Multiply(dyr, w, g);
+                TensorPrimitives.Multiply(xr, inv, xhat);
+                float dot = TensorPrimitives.Dot(g, xhat) / Dim;
+                TensorPrimitives.MultiplyAdd(xhat, -dot, g, g);
+                if (Accumulate) TensorPrimitives.MultiplyAdd(g, inv, dxr, dxr);
+                else TensorPrimitives.Multiply(g, inv, dxr);
+                if (Partials != null) TensorPrimitives.MultiplyAdd(dyr, xhat, partial, partial);
             }
+            ArrayPool<float>.Shared.Return(rented);
         }
     }
 
@@ -150,20 +175,41 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
+    /// <summary>Fixed chunks in parallel, each in L1-sized pieces through the vectorized sigmoid of TensorPrimitives.</summary>
     public void SwiGluBackward(Tensor dh, Tensor gate, Tensor up, Tensor dGate, Tensor dUp)
     {
-        var d = dh.AsSpan();
-        var g = gate.AsSpan();
-        var u = up.AsSpan();
-        var dg = dGate.AsSpan();
-        var du = dUp.AsSpan();
-        for (int i = 0; i < g.Length; i++)
+        var job = new SwiGluBackwardJob { Dh = dh.F32, Gate = gate.F32, Up = up.F32, DGate = dGate.F32, DUp = dUp.F32, Count = gate.Count };
+        ParallelRunner.Default.For(Chunks(gate.Count), job, static (j, c) => j.Chunk(c));
+    }
+
+    sealed class SwiGluBackwardJob
+    {
+        const int Piece = 1024;
+        public float* Dh, Gate, Up, DGate, DUp;
+        public long Count;
+
+        public void Chunk(int chunk)
         {
-            float x = g[i];
-            float sig = 1f / (1f + MathF.Exp(-x));
-            float silu = x * sig;
-            du[i] = d[i] * silu;
-            dg[i] = d[i] * u[i] * sig * (1f + x * (1f - sig));
+            Span<float> sig = stackalloc float[Piece];
+            Span<float> t = stackalloc float[Piece];
+            long end = Math.Min(Count, (long)(chunk + 1) * ElementwiseChunk);
+            for (long start = (long)chunk * ElementwiseChunk; start < end; start += Piece)
+            {
+                int n = (int)Math.Min(Piece, end - start);
+                var x = new ReadOnlySpan<float>(Gate + start, n);
+                var d = new ReadOnlySpan<float>(Dh + start, n);
+                var s = sig[..n];
+                var tmp = t[..n];
+                TensorPrimitives.Sigmoid(x, s);
+                // dUp = d·silu(x) = d·x·σ; dGate = d·up·σ·(1 + x·(1 − σ)).
+                TensorPrimitives.Multiply(x, s, tmp);
+                TensorPrimitives.Multiply(d, tmp, new Span<float>(DUp + start, n));
+                TensorPrimitives.Subtract(1f, s, tmp);
+                TensorPrimitives.MultiplyAdd(x, tmp, 1f, tmp);
+                TensorPrimitives.Multiply(tmp, s, tmp);
+                TensorPrimitives.Multiply(tmp, new ReadOnlySpan<float>(Up + start, n), tmp);
+                TensorPrimitives.Multiply(tmp, d, new Span<float>(DGate + start, n));
+            }
         }
     }
 }

@@ -60,16 +60,27 @@ public sealed unsafe partial class CpuBackend : IBackend
         else throw new NotSupportedException($"copy {source.DType} -> {destination.DType}");
     }
 
-    public void Fill(Tensor tensor, float value) => tensor.AsSpan().Fill(value);
+    /// <summary>In fixed chunks on all threads (zeroing the gradients of a full model is gigabytes).</summary>
+    public void Fill(Tensor tensor, float value) =>
+        ParallelRunner.Default.For(Chunks(tensor.Count), (tensor, value), static (s, c) =>
+        {
+            long start = (long)c * ElementwiseChunk;
+            new Span<float>(s.tensor.F32 + start, (int)Math.Min(ElementwiseChunk, s.tensor.Count - start)).Fill(s.value);
+        });
 
     static Span<byte> Bytes(Tensor t) => new((void*)t.Address, checked((int)t.ByteLength));
 
-    public void AddScaled(Tensor x, float alpha, Tensor y)
-    {
-        var ys = y.AsSpan();
-        if (alpha == 1f) TensorPrimitives.Add(ys, x.AsSpan(), ys);
-        else TensorPrimitives.MultiplyAdd(x.AsSpan(), alpha, ys, ys);
-    }
+    /// <summary>Elementwise in fixed chunks on all threads (same result for any split).</summary>
+    public void AddScaled(Tensor x, float alpha, Tensor y) =>
+        ParallelRunner.Default.For(Chunks(y.Count), (x, alpha, y), static (s, c) =>
+        {
+            long start = (long)c * ElementwiseChunk;
+            int n = (int)Math.Min(ElementwiseChunk, s.y.Count - start);
+            var ys = new Span<float>(s.y.F32 + start, n);
+            var xs = new ReadOnlySpan<float>(s.x.F32 + start, n);
+            if (s.alpha == 1f) TensorPrimitives.Add(ys, xs, ys);
+            else TensorPrimitives.MultiplyAdd(xs, s.alpha, ys, ys);
+        });
 
     public void Scale(Tensor x, float alpha)
     {
