@@ -12,8 +12,11 @@ public static class Program
                 Console.WriteLine($"threads {ParallelRunner.Default.ThreadCount}, streaming read bandwidth {MemoryBandwidth.MeasureReadGBps():F1} GB/s");
                 return 0;
             case "tokenizer": return TokenizerBench.Run(args[1..]);
+            case "cuda-check": return CudaCheck.Run(args[1..]);
+            case "cuda-train": return CudaBench.Train(args[1..]);
+            case "cuda-decode": return CudaBench.Decode(args[1..]);
             default:
-                Console.Error.WriteLine("usage: SharpTune.Bench <gemm|matvec|bandwidth|tokenizer [tokenizer.json]>");
+                Console.Error.WriteLine("usage: SharpTune.Bench <gemm|matvec|bandwidth|tokenizer [tokenizer.json]|cuda-check [testdata]|cuda-train [7b|0.5b] [steps]|cuda-decode [7b|0.5b] [tokens]>");
                 return 1;
         }
     }

@@ -9,7 +9,7 @@ namespace SharpTune.Models;
 /// weights are used in place from the memory-mapped file (no copy); F16 is widened to F32; GPUs get uploads in their activation type.
 /// Norm weights and biases are always float32.
 /// </summary>
-internal sealed class WeightLoader(Checkpoint checkpoint, IBackend backend, string modelDir)
+internal sealed class WeightLoader(Checkpoint checkpoint, IBackend backend, string modelDir) : IWeightSource
 {
     public Tensor Matrix(string name, int rows, int cols) => Load(name, [rows, cols], keepLowPrecision: true);
     public Tensor Vector(string name, int length) => Load(name, [length], keepLowPrecision: false);
@@ -34,4 +34,11 @@ internal sealed class WeightLoader(Checkpoint checkpoint, IBackend backend, stri
         if (target == e.DType) return backend.FromHostBytes(checkpoint.Bytes(name), e.DType, shape);
         return backend.FromHost(checkpoint.ReadFloat32(name), target, shape);
     }
+}
+
+/// <summary>Where a model's weights come from: a checkpoint, or (benchmarks) random values made on the device.</summary>
+internal interface IWeightSource
+{
+    Tensor Matrix(string name, int rows, int cols);
+    Tensor Vector(string name, int length);
 }

@@ -53,28 +53,18 @@ internal static unsafe partial class Cu
     [LibraryImport(Lib)] public static partial int cuDevicePrimaryCtxRetain(out nint context, int device);
     [LibraryImport(Lib)] public static partial int cuDevicePrimaryCtxRelease_v2(int device);
     [LibraryImport(Lib)] public static partial int cuCtxSetCurrent(nint context);
-    [LibraryImport(Lib)] public static partial int cuCtxSynchronize();
     [LibraryImport(Lib)] public static partial int cuMemGetInfo_v2(out nuint free, out nuint total);
     [LibraryImport(Lib)] public static partial int cuMemAlloc_v2(out nint pointer, nuint bytes);
     [LibraryImport(Lib)] public static partial int cuMemFree_v2(nint pointer);
-    [LibraryImport(Lib)] public static partial int cuMemAllocHost_v2(out nint pointer, nuint bytes);
-    [LibraryImport(Lib)] public static partial int cuMemFreeHost(nint pointer);
     [LibraryImport(Lib)] public static partial int cuMemcpyHtoDAsync_v2(nint dst, void* src, nuint bytes, nint stream);
     [LibraryImport(Lib)] public static partial int cuMemcpyDtoHAsync_v2(void* dst, nint src, nuint bytes, nint stream);
     [LibraryImport(Lib)] public static partial int cuMemcpyDtoDAsync_v2(nint dst, nint src, nuint bytes, nint stream);
     [LibraryImport(Lib)] public static partial int cuMemsetD8Async(nint dst, byte value, nuint count, nint stream);
-    [LibraryImport(Lib)] public static partial int cuMemsetD32Async(nint dst, uint value, nuint count, nint stream);
     [LibraryImport(Lib)] public static partial int cuStreamCreate(out nint stream, uint flags);
     [LibraryImport(Lib)] public static partial int cuStreamDestroy_v2(nint stream);
     [LibraryImport(Lib)] public static partial int cuStreamSynchronize(nint stream);
-    [LibraryImport(Lib)] public static partial int cuEventCreate(out nint ev, uint flags);
-    [LibraryImport(Lib)] public static partial int cuEventRecord(nint ev, nint stream);
-    [LibraryImport(Lib)] public static partial int cuEventSynchronize(nint ev);
-    [LibraryImport(Lib)] public static partial int cuEventElapsedTime(out float ms, nint start, nint end);
-    [LibraryImport(Lib)] public static partial int cuEventDestroy_v2(nint ev);
     [LibraryImport(Lib)] public static partial int cuModuleLoadData(out nint module, void* image);
     [LibraryImport(Lib)] public static partial int cuModuleGetFunction(out nint function, nint module, byte* name);
-    [LibraryImport(Lib)] public static partial int cuFuncSetAttribute(nint function, int attribute, int value);
     [LibraryImport(Lib)] public static partial int cuLaunchKernel(nint f, uint gx, uint gy, uint gz, uint bx, uint by, uint bz,
                                                                  uint sharedBytes, nint stream, void** args, void** extra);
     [LibraryImport(Lib)] public static partial int cuGetErrorName(int error, out byte* name);
@@ -101,7 +91,6 @@ internal static unsafe partial class Nvrtc
 {
     const string Lib = "nvrtc";
 
-    [LibraryImport(Lib)] public static partial int nvrtcVersion(out int major, out int minor);
     [LibraryImport(Lib)] public static partial int nvrtcCreateProgram(out nint program, byte* source, byte* name, int headers, byte** headerSources, byte** headerNames);
     [LibraryImport(Lib)] public static partial int nvrtcCompileProgram(nint program, int optionCount, byte** options);
     [LibraryImport(Lib)] public static partial int nvrtcGetProgramLogSize(nint program, out nuint size);
@@ -124,15 +113,12 @@ internal static unsafe partial class Cublas
     [LibraryImport(Lib)] public static partial int cublasCreate_v2(out nint handle);
     [LibraryImport(Lib)] public static partial int cublasDestroy_v2(nint handle);
     [LibraryImport(Lib)] public static partial int cublasSetStream_v2(nint handle, nint stream);
-    [LibraryImport(Lib)] public static partial int cublasSetMathMode(nint handle, int mode);
-    [LibraryImport(Lib)] public static partial int cublasSetWorkspace_v2(nint handle, nint workspace, nuint bytes);
     [LibraryImport(Lib)] public static partial int cublasGemmEx(nint handle, int transa, int transb, int m, int n, int k, void* alpha,
         nint a, int aType, int lda, nint b, int bType, int ldb, void* beta, nint c, int cType, int ldc, int computeType, int algo);
 
     public const int OpN = 0, OpT = 1;
     public const int R32F = 0, R16BF = 14;
-    public const int Compute32F = 68, Compute32FPedantic = 69;
-    public const int DefaultMath = 0, PedanticMath = 2;
+    public const int Compute32F = 68;
     public const int GemmDefault = -1;
 
     public static void Check(int status, string call)

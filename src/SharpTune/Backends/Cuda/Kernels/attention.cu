@@ -29,7 +29,7 @@ extern "C" __global__ void attentionForward(const void* q, const void* k, const 
     float qr[MAX_PER_LANE], acc[MAX_PER_LANE];
     loadHead(q, t, qBase, headDim, qr);
     for (int e = 0; e < MAX_PER_LANE; e++) acc[e] = 0.f;
-    float m = -INFINITY, l = 0.f;
+    float m = NEG_INF, l = 0.f;
     for (int j = keyStart[row]; j < keyEnd[row]; j++)
     {
         i64 kb = (i64)j * kvWidth + kvh * headDim;

@@ -3,6 +3,7 @@
 typedef unsigned short bf16;
 typedef long long i64;
 typedef unsigned long long u64;
+#define NEG_INF __int_as_float(0xff800000)
 
 __device__ __forceinline__ float bf2f(bf16 x) { return __uint_as_float(((unsigned)x) << 16); }
 

@@ -21,7 +21,7 @@ extern "C" __global__ void crossEntropy(const float* logits, const int* labels, 
         return;
     }
     // Argmax: the first index of the largest value, as the CPU's IndexOfMax.
-    float best = -INFINITY;
+    float best = NEG_INF;
     int bestIndex = 0x7fffffff;
     for (int j = threadIdx.x; j < vocab; j += blockDim.x)
         if (x[j] > best) { best = x[j]; bestIndex = j; }
@@ -41,12 +41,12 @@ extern "C" __global__ void crossEntropy(const float* logits, const int* labels, 
             { scratchValue[0] = scratchValue[w]; scratchIndex[0] = scratchIndex[w]; }
     }
     __syncthreads();
-    float max = scratchValue[0];
+    float rowMax = scratchValue[0];
     int argmax = scratchIndex[0];
     float s = 0.f;
-    for (int j = threadIdx.x; j < vocab; j += blockDim.x) s += expf(x[j] - max);
+    for (int j = threadIdx.x; j < vocab; j += blockDim.x) s += expf(x[j] - rowMax);
     s = blockSum(s, scratch);
-    float logZ = max + logf(s);
+    float logZ = rowMax + logf(s);
     float labelLogit = x[label];
     __syncthreads();
     if (dLogits != 0)
