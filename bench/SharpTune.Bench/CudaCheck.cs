@@ -26,7 +26,6 @@ public static class CudaCheck
         checks.Add(() => CudaChecks.PeftGradients(f32, Model("qwen2-tiny"), false, 1e-4));
         checks.Add(() => CudaChecks.PeftGradients(f32, Model("llama3-tiny"), false, 1e-4));
         checks.Add(() => CudaChecks.PeftGradients(f32, Model("qwen2-tiny"), true, 1e-4));
-        checks.Add(() => CudaChecks.PeftGradients(bf16, Model("qwen2-tiny"), true, 2e-2));
         checks.Add(() => CudaChecks.StoriesGreedyText(f32, Model("stories260K")));
         checks.Add(() => CudaChecks.LoraLossCurve(bf16, Model("stories260K"), 50, 0.02));
         checks.Add(() => CudaChecks.LoraLossCurve(f32, Model("stories260K"), 50, 0.02));

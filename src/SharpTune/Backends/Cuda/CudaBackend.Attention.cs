@@ -4,7 +4,8 @@ namespace SharpTune.Backends.Cuda;
 
 public sealed unsafe partial class CudaBackend
 {
-    const int AttentionWarps = 4;
+    // The tiling of attention.cu: 4 warps, 16 query rows (or keys) per block, tiles of 32 keys (or query rows).
+    const int Threads = 128, RowsPerBlock = 16, Tile = 32, MaxHeadDim = 128;
     AttentionSpans? _spans;
     Tensor? _keyStart, _keyEnd;
 
@@ -15,8 +16,9 @@ public sealed unsafe partial class CudaBackend
         if (logSumExp != null) RequireF32(logSumExp);
         var (start, end) = Spans(spans);
         int heads = q.RowLength / headDim, kvHeads = k.RowLength / headDim, rows = spans.Count;
-        Launch("attention", "attentionForward", Blocks(rows * heads), AttentionWarps * 32, 0, q.Address, k.Address, v.Address, t,
-               start.Address, end.Address, rows, heads, kvHeads, headDim, scale, output.Address, logSumExp?.Address ?? 0);
+        uint shared = (uint)((2 * Tile * (headDim + 1) + RowsPerBlock * headDim) * sizeof(float));
+        Launch("attention", "attentionForward", Blocks(rows), (uint)heads, Threads, shared, q.Address, k.Address, v.Address, t,
+               start.Address, end.Address, rows, k.Rows, heads, kvHeads, headDim, scale, output.Address, logSumExp?.Address ?? 0);
     }
 
     public void AttentionBackward(Tensor dOutput, Tensor q, Tensor k, Tensor v, Tensor output, Tensor logSumExp, AttentionSpans spans,
@@ -27,20 +29,21 @@ public sealed unsafe partial class CudaBackend
         RequireF32(logSumExp);
         var (start, end) = Spans(spans);
         int heads = q.RowLength / headDim, kvHeads = k.RowLength / headDim, rows = spans.Count;
+        uint shared = (uint)((2 * Tile * (headDim + 1) + 2 * RowsPerBlock * headDim) * sizeof(float));
         using var delta = Allocate(DType.F32, rows * heads);
-        Launch("attention", "attentionBackwardQuery", Blocks(rows * heads), AttentionWarps * 32, 0, dOutput.Address, q.Address, k.Address,
-               v.Address, output.Address, t, logSumExp.Address, start.Address, end.Address, rows, heads, kvHeads, headDim, scale,
+        Launch("attention", "attentionBackwardQuery", Blocks(rows), (uint)heads, Threads, shared, dOutput.Address, q.Address, k.Address,
+               v.Address, output.Address, t, logSumExp.Address, start.Address, end.Address, rows, k.Rows, heads, kvHeads, headDim, scale,
                dq.Address, delta.Address);
-        Launch("attention", "attentionBackwardKey", Blocks(k.Rows * kvHeads), AttentionWarps * 32, 0, dOutput.Address, q.Address, k.Address,
+        Launch("attention", "attentionBackwardKey", Blocks(k.Rows), (uint)kvHeads, Threads, shared, dOutput.Address, q.Address, k.Address,
                v.Address, t, logSumExp.Address, delta.Address, start.Address, end.Address, rows, k.Rows, heads, kvHeads, headDim, scale,
                dk.Address, dv.Address);
     }
 
-    static uint Blocks(int warps) => (uint)((warps + AttentionWarps - 1) / AttentionWarps);
+    static uint Blocks(int rows) => (uint)((rows + RowsPerBlock - 1) / RowsPerBlock);
 
     static void CheckHeadDim(int headDim)
     {
-        if (headDim > 256) throw new NotSupportedException($"CUDA attention supports head dimensions up to 256, not {headDim}");
+        if (headDim > MaxHeadDim) throw new NotSupportedException($"CUDA attention supports head dimensions up to {MaxHeadDim}, not {headDim}");
     }
 
     /// <summary>The spans on the device; every layer of a pass uses the same spans object, so it is uploaded once.</summary>

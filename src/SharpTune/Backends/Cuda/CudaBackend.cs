@@ -195,10 +195,13 @@ public sealed unsafe partial class CudaBackend : IBackend
         public static implicit operator Arg(float v) => new((uint)BitConverter.SingleToInt32Bits(v));
     }
 
-    void Launch(string module, string function, uint grid, uint block, uint sharedBytes, params ReadOnlySpan<Arg> args)
+    void Launch(string module, string function, uint grid, uint block, uint sharedBytes, params ReadOnlySpan<Arg> args) =>
+        Launch(module, function, grid, 1, block, sharedBytes, args);
+
+    void Launch(string module, string function, uint gridX, uint gridY, uint block, uint sharedBytes, params ReadOnlySpan<Arg> args)
     {
         _device.MakeCurrent();
-        var f = _kernels.Function(module, function);
+        var f = _kernels.Function(module, function, sharedBytes);
         long* values = stackalloc long[args.Length];
         void** pointers = stackalloc void*[args.Length];
         for (int i = 0; i < args.Length; i++)
@@ -206,8 +209,8 @@ public sealed unsafe partial class CudaBackend : IBackend
             values[i] = args[i].Bits;
             pointers[i] = values + i;
         }
-        if (grid == 0) return;
-        Cu.Check(Cu.cuLaunchKernel(f, grid, 1, 1, block, 1, 1, sharedBytes, _device.Stream, pointers, null), $"cuLaunchKernel({function})");
+        if (gridX == 0 || gridY == 0) return;
+        Cu.Check(Cu.cuLaunchKernel(f, gridX, gridY, 1, block, 1, 1, sharedBytes, _device.Stream, pointers, null), $"cuLaunchKernel({function})");
     }
 
     /// <summary>A grid-stride kernel of elementwise.cu over <paramref name="n"/> elements.</summary>

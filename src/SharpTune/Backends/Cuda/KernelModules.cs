@@ -12,7 +12,7 @@ namespace SharpTune.Backends.Cuda;
 internal sealed unsafe class KernelModules(CudaDevice device)
 {
     readonly Dictionary<string, nint> _modules = [];
-    readonly Dictionary<string, nint> _functions = [];
+    readonly Dictionary<string, (nint Function, uint SharedLimit)> _functions = [];
 
     /// <summary>Where compiled kernels are kept: $SHARPTUNE_CACHE or ~/.cache/sharptune, under kernels/.</summary>
     public static string CacheDirectory
@@ -29,18 +29,30 @@ internal sealed unsafe class KernelModules(CudaDevice device)
         }
     }
 
-    /// <summary>The kernel <paramref name="function"/> of module <paramref name="module"/> (file name without .cu).</summary>
-    public nint Function(string module, string function)
+    /// <summary>
+    /// The kernel <paramref name="function"/> of module <paramref name="module"/> (file name without .cu), allowed at least
+    /// <paramref name="sharedBytes"/> of dynamic shared memory (above 48 KiB it must be asked for).
+    /// </summary>
+    public nint Function(string module, string function, uint sharedBytes)
     {
         var key = module + "/" + function;
         lock (_functions)
         {
-            if (_functions.TryGetValue(key, out var f)) return f;
-            var m = Module(module);
-            var nameBytes = Encoding.ASCII.GetBytes(function + "\0");
-            fixed (byte* n = nameBytes) Cu.Check(Cu.cuModuleGetFunction(out f, m, n), $"cuModuleGetFunction({function})");
-            _functions[key] = f;
-            return f;
+            if (!_functions.TryGetValue(key, out var entry))
+            {
+                var m = Module(module);
+                var nameBytes = Encoding.ASCII.GetBytes(function + "\0");
+                nint f;
+                fixed (byte* n = nameBytes) Cu.Check(Cu.cuModuleGetFunction(out f, m, n), $"cuModuleGetFunction({function})");
+                entry = (f, 48u << 10);
+            }
+            if (sharedBytes > entry.SharedLimit)
+            {
+                Cu.Check(Cu.cuFuncSetAttribute(entry.Function, Cu.AttrMaxDynamicSharedBytes, (int)sharedBytes), $"cuFuncSetAttribute({function})");
+                entry.SharedLimit = sharedBytes;
+            }
+            _functions[key] = entry;
+            return entry.Function;
         }
     }
 

@@ -1,122 +1,249 @@
-// Softmax attention with online softmax (no rows×keys matrix in memory), grouped-query, arbitrary key span per query row.
-// One warp per (query row, head); lane l holds dimensions l, l+32, ... of the head (head dim ≤ 256).
-#define MAX_PER_LANE 8
+// Softmax attention, flash-attention style on CUDA cores: online softmax over shared-memory tiles of keys (no rows×keys
+// matrix in memory), grouped-query, an arbitrary key span per query row (causal, packed samples, KV cache).
+// A block takes ROWS rows of one head (or, for dk/dv, ROWS keys of one KV head); each of its 4 warps takes every 4th row.
+// In the score loops a lane stands for one key (or one query row) of a 32-wide tile; in the accumulations a lane holds
+// head dimensions lane, lane+32, ... (head dim ≤ 128). Shared rows are padded by one float so both patterns are conflict-free.
+#define TILE 32
+#define ROWS 16
+#define WARPS 4
+#define PER_WARP (ROWS / WARPS)
+#define MAX_PER_LANE 4
 
-__device__ __forceinline__ void loadHead(const void* p, int t, i64 base, int headDim, float* r)
+// Loads rows [first, first+count) of one head of a [n, width] tensor into shared rows of `stride` floats (zeros past n).
+__device__ void loadTile(float* dst, int stride, const void* src, int t, int first, int count, int n, int width, int column, int headDim)
 {
-    int lane = threadIdx.x & 31;
-    for (int e = 0; e < MAX_PER_LANE; e++) { int d = lane + 32 * e; r[e] = d < headDim ? ld(p, t, base + d) : 0.f; }
-}
-
-__device__ __forceinline__ float dotHead(const float* r, const void* p, int t, i64 base, int headDim)
-{
-    int lane = threadIdx.x & 31;
-    float s = 0.f;
-    for (int e = 0; e < MAX_PER_LANE; e++) { int d = lane + 32 * e; if (d < headDim) s += r[e] * ld(p, t, base + d); }
-    return warpSum(s);
+    for (int i = threadIdx.x; i < count * headDim; i += blockDim.x)
+    {
+        int r = i / headDim, d = i - r * headDim, row = first + r;
+        dst[r * stride + d] = row < n ? ld(src, t, (i64)row * width + column + d) : 0.f;
+    }
 }
 
 extern "C" __global__ void attentionForward(const void* q, const void* k, const void* v, int t, const int* keyStart, const int* keyEnd,
-                                            int rows, int heads, int kvHeads, int headDim, float scale, void* out, float* lse)
+                                            int rows, int keyRows, int heads, int kvHeads, int headDim, float scale, void* out, float* lse)
 {
-    int task = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    if (task >= rows * heads) return;
-    int lane = threadIdx.x & 31;
-    int row = task / heads, h = task - row * heads;
-    int kvh = h / (heads / kvHeads);
+    extern __shared__ float smem[];
+    int stride = headDim + 1;
+    float* ks = smem;
+    float* vs = ks + TILE * stride;
+    float* qs = vs + TILE * stride;
+    __shared__ int lo, hi;
+    int h = blockIdx.y, row0 = blockIdx.x * ROWS, kvh = h / (heads / kvHeads);
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int qWidth = heads * headDim, kvWidth = kvHeads * headDim;
-    i64 qBase = (i64)row * qWidth + h * headDim;
-    float qr[MAX_PER_LANE], acc[MAX_PER_LANE];
-    loadHead(q, t, qBase, headDim, qr);
-    for (int e = 0; e < MAX_PER_LANE; e++) acc[e] = 0.f;
-    float m = NEG_INF, l = 0.f;
-    for (int j = keyStart[row]; j < keyEnd[row]; j++)
+    loadTile(qs, headDim, q, t, row0, ROWS, rows, qWidth, h * headDim, headDim);
+    if (threadIdx.x == 0)
     {
-        i64 kb = (i64)j * kvWidth + kvh * headDim;
-        float s = scale * dotHead(qr, k, t, kb, headDim);
-        float mNew = fmaxf(m, s);
-        float correction = expf(m - mNew), p = expf(s - mNew);
-        l = l * correction + p;
-        for (int e = 0; e < MAX_PER_LANE; e++) { int d = lane + 32 * e; if (d < headDim) acc[e] = acc[e] * correction + p * ld(v, t, kb + d); }
-        m = mNew;
+        lo = 0x7fffffff; hi = 0;
+        for (int r = row0; r < min(row0 + ROWS, rows); r++) { lo = min(lo, keyStart[r]); hi = max(hi, keyEnd[r]); }
     }
-    float inv = 1.f / l;
-    for (int e = 0; e < MAX_PER_LANE; e++) { int d = lane + 32 * e; if (d < headDim) st(out, t, qBase + d, acc[e] * inv); }
-    if (lse != 0 && lane == 0) lse[(i64)row * heads + h] = m + logf(l);
+    float m[PER_WARP], l[PER_WARP], acc[PER_WARP][MAX_PER_LANE];
+    int start[PER_WARP], end[PER_WARP];
+    for (int i = 0; i < PER_WARP; i++)
+    {
+        int row = row0 + warp + WARPS * i;
+        start[i] = row < rows ? keyStart[row] : 0;
+        end[i] = row < rows ? keyEnd[row] : 0;
+        m[i] = NEG_INF; l[i] = 0.f;
+        for (int e = 0; e < MAX_PER_LANE; e++) acc[i][e] = 0.f;
+    }
+    __syncthreads();
+    for (int k0 = lo; k0 < hi; k0 += TILE)
+    {
+        __syncthreads();
+        loadTile(ks, stride, k, t, k0, TILE, keyRows, kvWidth, kvh * headDim, headDim);
+        loadTile(vs, stride, v, t, k0, TILE, keyRows, kvWidth, kvh * headDim, headDim);
+        __syncthreads();
+        for (int i = 0; i < PER_WARP; i++)
+        {
+            if (k0 >= end[i] || k0 + TILE <= start[i]) continue;
+            const float* qr = qs + (warp + WARPS * i) * headDim;
+            int key = k0 + lane;
+            bool valid = key >= start[i] && key < end[i];
+            float dot = 0.f;
+            for (int d = 0; d < headDim; d++) dot += qr[d] * ks[lane * stride + d];
+            float s = valid ? dot * scale : NEG_INF;
+            float mNew = fmaxf(m[i], warpMax(s));
+            float correction = expf(m[i] - mNew);
+            float p = valid ? expf(s - mNew) : 0.f;
+            l[i] = l[i] * correction + warpSum(p);
+            for (int e = 0; e < MAX_PER_LANE; e++) acc[i][e] *= correction;
+            for (int j = 0; j < TILE; j++)
+            {
+                float pj = __shfl_sync(0xffffffffu, p, j);
+                for (int e = 0; e < MAX_PER_LANE; e++) { int d = lane + 32 * e; if (d < headDim) acc[i][e] += pj * vs[j * stride + d]; }
+            }
+            m[i] = mNew;
+        }
+    }
+    for (int i = 0; i < PER_WARP; i++)
+    {
+        int row = row0 + warp + WARPS * i;
+        if (row >= rows) continue;
+        float inv = 1.f / l[i];
+        i64 base = (i64)row * qWidth + h * headDim;
+        for (int e = 0; e < MAX_PER_LANE; e++) { int d = lane + 32 * e; if (d < headDim) st(out, t, base + d, acc[i][e] * inv); }
+        if (lse != 0 && lane == 0) lse[(i64)row * heads + h] = m[i] + logf(l[i]);
+    }
 }
 
 // dq (written) and delta = dO·O per (row, head), kept for the key-side kernel.
 extern "C" __global__ void attentionBackwardQuery(const void* dOut, const void* q, const void* k, const void* v, const void* out, int t,
-                                                  const float* lse, const int* keyStart, const int* keyEnd, int rows, int heads,
-                                                  int kvHeads, int headDim, float scale, void* dq, float* delta)
+                                                  const float* lse, const int* keyStart, const int* keyEnd, int rows, int keyRows,
+                                                  int heads, int kvHeads, int headDim, float scale, void* dq, float* delta)
 {
-    int task = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    if (task >= rows * heads) return;
-    int lane = threadIdx.x & 31;
-    int row = task / heads, h = task - row * heads;
-    int kvh = h / (heads / kvHeads);
+    extern __shared__ float smem[];
+    int stride = headDim + 1;
+    float* ks = smem;
+    float* vs = ks + TILE * stride;
+    float* qs = vs + TILE * stride;
+    float* dos = qs + ROWS * headDim;
+    __shared__ int lo, hi;
+    int h = blockIdx.y, row0 = blockIdx.x * ROWS, kvh = h / (heads / kvHeads);
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int qWidth = heads * headDim, kvWidth = kvHeads * headDim;
-    i64 qBase = (i64)row * qWidth + h * headDim;
-    float qr[MAX_PER_LANE], dor[MAX_PER_LANE], acc[MAX_PER_LANE];
-    loadHead(q, t, qBase, headDim, qr);
-    loadHead(dOut, t, qBase, headDim, dor);
-    for (int e = 0; e < MAX_PER_LANE; e++) acc[e] = 0.f;
-    float dlt = dotHead(dor, out, t, qBase, headDim);
-    float l = lse[(i64)row * heads + h];
-    for (int j = keyStart[row]; j < keyEnd[row]; j++)
+    loadTile(qs, headDim, q, t, row0, ROWS, rows, qWidth, h * headDim, headDim);
+    loadTile(dos, headDim, dOut, t, row0, ROWS, rows, qWidth, h * headDim, headDim);
+    if (threadIdx.x == 0)
     {
-        i64 kb = (i64)j * kvWidth + kvh * headDim;
-        float p = expf(scale * dotHead(qr, k, t, kb, headDim) - l);
-        float dp = dotHead(dor, v, t, kb, headDim);
-        float ds = p * (dp - dlt) * scale;
-        for (int e = 0; e < MAX_PER_LANE; e++) { int d = lane + 32 * e; if (d < headDim) acc[e] += ds * ld(k, t, kb + d); }
+        lo = 0x7fffffff; hi = 0;
+        for (int r = row0; r < min(row0 + ROWS, rows); r++) { lo = min(lo, keyStart[r]); hi = max(hi, keyEnd[r]); }
     }
-    for (int e = 0; e < MAX_PER_LANE; e++) { int d = lane + 32 * e; if (d < headDim) st(dq, t, qBase + d, acc[e]); }
-    if (lane == 0) delta[(i64)row * heads + h] = dlt;
+    __syncthreads();
+    float dlt[PER_WARP], rowLse[PER_WARP], acc[PER_WARP][MAX_PER_LANE];
+    int start[PER_WARP], end[PER_WARP];
+    for (int i = 0; i < PER_WARP; i++)
+    {
+        int r = warp + WARPS * i, row = row0 + r;
+        start[i] = row < rows ? keyStart[row] : 0;
+        end[i] = row < rows ? keyEnd[row] : 0;
+        float s = 0.f;
+        for (int d = lane; d < headDim; d += 32) s += dos[r * headDim + d] * (row < rows ? ld(out, t, (i64)row * qWidth + h * headDim + d) : 0.f);
+        dlt[i] = warpSum(s);
+        rowLse[i] = row < rows ? lse[(i64)row * heads + h] : 0.f;
+        for (int e = 0; e < MAX_PER_LANE; e++) acc[i][e] = 0.f;
+    }
+    for (int k0 = lo; k0 < hi; k0 += TILE)
+    {
+        __syncthreads();
+        loadTile(ks, stride, k, t, k0, TILE, keyRows, kvWidth, kvh * headDim, headDim);
+        loadTile(vs, stride, v, t, k0, TILE, keyRows, kvWidth, kvh * headDim, headDim);
+        __syncthreads();
+        for (int i = 0; i < PER_WARP; i++)
+        {
+            if (k0 >= end[i] || k0 + TILE <= start[i]) continue;
+            int r = warp + WARPS * i;
+            int key = k0 + lane;
+            bool valid = key >= start[i] && key < end[i];
+            float s = 0.f, dp = 0.f;
+            for (int d = 0; d < headDim; d++)
+            {
+                s += qs[r * headDim + d] * ks[lane * stride + d];
+                dp += dos[r * headDim + d] * vs[lane * stride + d];
+            }
+            float p = valid ? expf(scale * s - rowLse[i]) : 0.f;
+            float ds = p * (dp - dlt[i]) * scale;
+            for (int j = 0; j < TILE; j++)
+            {
+                float dsj = __shfl_sync(0xffffffffu, ds, j);
+                for (int e = 0; e < MAX_PER_LANE; e++) { int d = lane + 32 * e; if (d < headDim) acc[i][e] += dsj * ks[j * stride + d]; }
+            }
+        }
+    }
+    for (int i = 0; i < PER_WARP; i++)
+    {
+        int row = row0 + warp + WARPS * i;
+        if (row >= rows) continue;
+        i64 base = (i64)row * qWidth + h * headDim;
+        for (int e = 0; e < MAX_PER_LANE; e++) { int d = lane + 32 * e; if (d < headDim) st(dq, t, base + d, acc[i][e]); }
+        if (lane == 0) delta[(i64)row * heads + h] = dlt[i];
+    }
 }
 
-// dk and dv (accumulated) per (key row, KV head): sums over every query row whose span holds the key and every head of
-// the group. No atomics, so results are the same run to run.
+// dk and dv (accumulated) for ROWS keys of one KV head: sums over every query row whose span holds the key and every head
+// of the group, query rows in shared-memory tiles. No atomics, so results are the same run to run.
 extern "C" __global__ void attentionBackwardKey(const void* dOut, const void* q, const void* k, const void* v, int t,
                                                 const float* lse, const float* delta, const int* keyStart, const int* keyEnd,
                                                 int rows, int keyRows, int heads, int kvHeads, int headDim, float scale,
                                                 void* dk, void* dv)
 {
-    int task = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    if (task >= keyRows * kvHeads) return;
-    int lane = threadIdx.x & 31;
-    int key = task / kvHeads, kvh = task - key * kvHeads;
-    int group = heads / kvHeads;
+    extern __shared__ float smem[];
+    int stride = headDim + 1;
+    float* qs = smem;
+    float* dos = qs + TILE * stride;
+    float* ks = dos + TILE * stride;
+    float* vs = ks + ROWS * headDim;
+    __shared__ float tileLse[TILE], tileDelta[TILE];
+    __shared__ int tileStart[TILE], tileEnd[TILE];
+    int kvh = blockIdx.y, key0 = blockIdx.x * ROWS, group = heads / kvHeads;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int qWidth = heads * headDim, kvWidth = kvHeads * headDim;
-    i64 kb = (i64)key * kvWidth + kvh * headDim;
-    float kr[MAX_PER_LANE], vr[MAX_PER_LANE], dkAcc[MAX_PER_LANE], dvAcc[MAX_PER_LANE];
-    loadHead(k, t, kb, headDim, kr);
-    loadHead(v, t, kb, headDim, vr);
-    for (int e = 0; e < MAX_PER_LANE; e++) { dkAcc[e] = 0.f; dvAcc[e] = 0.f; }
-    for (int row = 0; row < rows; row++)
+    int keyHi = min(key0 + ROWS, keyRows);
+    loadTile(ks, headDim, k, t, key0, ROWS, keyRows, kvWidth, kvh * headDim, headDim);
+    loadTile(vs, headDim, v, t, key0, ROWS, keyRows, kvWidth, kvh * headDim, headDim);
+    float dkAcc[PER_WARP][MAX_PER_LANE], dvAcc[PER_WARP][MAX_PER_LANE];
+    for (int i = 0; i < PER_WARP; i++)
+        for (int e = 0; e < MAX_PER_LANE; e++) { dkAcc[i][e] = 0.f; dvAcc[i][e] = 0.f; }
+    for (int q0 = 0; q0 < rows; q0 += TILE)
     {
-        if (key < keyStart[row] || key >= keyEnd[row]) continue;
+        __syncthreads();
+        bool covers = false;
+        if (threadIdx.x < TILE)
+        {
+            int row = q0 + threadIdx.x;
+            tileStart[threadIdx.x] = row < rows ? keyStart[row] : 0;
+            tileEnd[threadIdx.x] = row < rows ? keyEnd[row] : 0;
+            covers = row < rows && keyStart[row] < keyHi && keyEnd[row] > key0;
+        }
+        if (!__syncthreads_or(covers)) continue;
         for (int h = kvh * group; h < (kvh + 1) * group; h++)
         {
-            i64 qBase = (i64)row * qWidth + h * headDim;
-            float qr[MAX_PER_LANE], dor[MAX_PER_LANE];
-            loadHead(q, t, qBase, headDim, qr);
-            loadHead(dOut, t, qBase, headDim, dor);
-            float s = 0.f, dp = 0.f;
-            for (int e = 0; e < MAX_PER_LANE; e++) { s += qr[e] * kr[e]; dp += dor[e] * vr[e]; }
-            s = warpSum(s);
-            dp = warpSum(dp);
-            i64 stat = (i64)row * heads + h;
-            float p = expf(scale * s - lse[stat]);
-            float ds = p * (dp - delta[stat]) * scale;
-            for (int e = 0; e < MAX_PER_LANE; e++) { dkAcc[e] += ds * qr[e]; dvAcc[e] += p * dor[e]; }
+            __syncthreads();
+            loadTile(qs, stride, q, t, q0, TILE, rows, qWidth, h * headDim, headDim);
+            loadTile(dos, stride, dOut, t, q0, TILE, rows, qWidth, h * headDim, headDim);
+            if (threadIdx.x < TILE)
+            {
+                int row = q0 + threadIdx.x;
+                tileLse[threadIdx.x] = row < rows ? lse[(i64)row * heads + h] : 0.f;
+                tileDelta[threadIdx.x] = row < rows ? delta[(i64)row * heads + h] : 0.f;
+            }
+            __syncthreads();
+            for (int i = 0; i < PER_WARP; i++)
+            {
+                int kr = warp + WARPS * i, key = key0 + kr;
+                bool valid = key < keyRows && key >= tileStart[lane] && key < tileEnd[lane];
+                if (!__any_sync(0xffffffffu, valid)) continue;
+                float s = 0.f, dp = 0.f;
+                for (int d = 0; d < headDim; d++)
+                {
+                    s += qs[lane * stride + d] * ks[kr * headDim + d];
+                    dp += dos[lane * stride + d] * vs[kr * headDim + d];
+                }
+                float p = valid ? expf(scale * s - tileLse[lane]) : 0.f;
+                float ds = p * (dp - tileDelta[lane]) * scale;
+                for (int j = 0; j < TILE; j++)
+                {
+                    float dsj = __shfl_sync(0xffffffffu, ds, j), pj = __shfl_sync(0xffffffffu, p, j);
+                    for (int e = 0; e < MAX_PER_LANE; e++)
+                    {
+                        int d = lane + 32 * e;
+                        if (d < headDim) { dkAcc[i][e] += dsj * qs[j * stride + d]; dvAcc[i][e] += pj * dos[j * stride + d]; }
+                    }
+                }
+            }
         }
     }
-    for (int e = 0; e < MAX_PER_LANE; e++)
+    for (int i = 0; i < PER_WARP; i++)
     {
-        int d = lane + 32 * e;
-        if (d >= headDim) continue;
-        st(dk, t, kb + d, ld(dk, t, kb + d) + dkAcc[e]);
-        st(dv, t, kb + d, ld(dv, t, kb + d) + dvAcc[e]);
+        int key = key0 + warp + WARPS * i;
+        if (key >= keyRows) continue;
+        i64 base = (i64)key * kvWidth + kvh * headDim;
+        for (int e = 0; e < MAX_PER_LANE; e++)
+        {
+            int d = lane + 32 * e;
+            if (d >= headDim) continue;
+            st(dk, t, base + d, ld(dk, t, base + d) + dkAcc[i][e]);
+            st(dv, t, base + d, ld(dv, t, base + d) + dvAcc[i][e]);
+        }
     }
 }
