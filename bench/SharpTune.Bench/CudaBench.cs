@@ -54,6 +54,7 @@ public static class CudaBench
         One(0);
         be.Synchronize();
         be.ResetPeakMemory();
+        be.TakeProfile();
         var watch = Stopwatch.StartNew();
         for (int i = 1; i <= steps; i++) One(i);
         be.Synchronize();
@@ -64,6 +65,7 @@ public static class CudaBench
         Console.WriteLine($"  {tokensPerSecond:F0} tokens/s ({seconds / steps * 1000:F0} ms/step)");
         Console.WriteLine($"  MFU {tokensPerSecond * 4 * n / peak:P1} at 4N FLOPs/token (forward + input gradients; frozen base has no weight gradients; N = {n / 1e9:F2}B matrix parameters) of the measured bf16 matrix rate {peak / 1e12:F0} TFLOP/s; at 6N: {tokensPerSecond * 6 * n / peak:P1}");
         Console.WriteLine($"  peak device memory in tensors {be.PeakMemoryInUse / (double)(1L << 30):F2} GiB (weights + training step), device total in use {UsedGiB(be):F2} GiB");
+        PrintProfile(be, steps);
         return 0;
     }
 
@@ -85,6 +87,7 @@ public static class CudaBench
             return System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits);
         }
         for (int i = 0; i < 8; i++) next = Step();
+        be.TakeProfile();
         var watch = Stopwatch.StartNew();
         for (int i = 0; i < tokens; i++) next = Step();
         double seconds = watch.Elapsed.TotalSeconds;
@@ -93,7 +96,15 @@ public static class CudaBench
         Console.WriteLine($"cuda-decode {args.ElementAtOrDefault(0) ?? "7b"} on {be.DeviceName}: greedy, batch 1, {tokens} tokens after 8 warm-up");
         Console.WriteLine($"  {rate:F1} tokens/s; bandwidth limit {limit:F0} tokens/s ({bandwidth / 1e9:F0} GB/s measured ÷ {weightBytes / 1e9:F2} GB of weights read per token): {rate / limit:P1}");
         Console.WriteLine($"  peak device memory in tensors {be.PeakMemoryInUse / (double)(1L << 30):F2} GiB");
+        PrintProfile(be, tokens);
         return 0;
+    }
+
+    /// <summary>With SHARPTUNE_CUDA_PROFILE=1: device time per kernel and product per step (warm-up included in the totals' run).</summary>
+    static void PrintProfile(CudaBackend be, int steps)
+    {
+        foreach (var (name, seconds, calls) in be.TakeProfile().Take(14))
+            Console.WriteLine($"    {name,-28} {seconds / steps * 1000,9:F2} ms/step {calls / steps,6} calls/step");
     }
 
     /// <summary>Matrix parameters read per token: every linear layer and the output head (the embedding lookup reads one row).</summary>

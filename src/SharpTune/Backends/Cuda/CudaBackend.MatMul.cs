@@ -40,10 +40,12 @@ public sealed unsafe partial class CudaBackend
         int type = operandType == DType.F32 ? Cublas.R32F : Cublas.R16BF;
         int cType = tc.DType == DType.F32 ? Cublas.R32F : Cublas.R16BF;
         _device.MakeCurrent();
+        long started = ProfileStart();
         // Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands, keep the transposes.
         Cublas.Check(Cublas.cublasGemmEx(_cublas, transB ? Cublas.OpT : Cublas.OpN, transA ? Cublas.OpT : Cublas.OpN, n, m, k, &alpha,
                                          tb.Address, type, tb.RowLength, ta.Address, type, ta.RowLength, &beta,
                                          tc.Address, cType, tc.RowLength, Cublas.Compute32F, Cublas.GemmDefault), "cublasGemmEx");
+        ProfileEnd($"gemm {operandType}->{tc.DType} {(m < 16 ? "m<16" : n < 16 ? "n<16" : k < 16 ? "k<16" : "large")}", started);
         if (c2 != null) Copy(c2, c);
     }
 

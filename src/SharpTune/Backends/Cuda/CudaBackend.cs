@@ -15,6 +15,10 @@ public sealed unsafe partial class CudaBackend : IBackend
     readonly KernelModules _kernels;
     readonly nint _cublas;
     int _multiprocessors;
+    /// <summary>With SHARPTUNE_CUDA_PROFILE=1, every kernel and matrix product waits for the GPU and its time is summed per
+    /// name (for benchmarks: it serializes host and device).</summary>
+    readonly Dictionary<string, (double Seconds, int Calls)>? _profile =
+        Environment.GetEnvironmentVariable("SHARPTUNE_CUDA_PROFILE") == "1" ? [] : null;
 
     CudaBackend(CudaDevice device, DType activationType)
     {
@@ -210,7 +214,33 @@ public sealed unsafe partial class CudaBackend : IBackend
             pointers[i] = values + i;
         }
         if (gridX == 0 || gridY == 0) return;
+        long started = ProfileStart();
         Cu.Check(Cu.cuLaunchKernel(f, gridX, gridY, 1, block, 1, 1, sharedBytes, _device.Stream, pointers, null), $"cuLaunchKernel({function})");
+        ProfileEnd(function, started);
+    }
+
+    long ProfileStart()
+    {
+        if (_profile == null) return 0;
+        _device.Synchronize();
+        return System.Diagnostics.Stopwatch.GetTimestamp();
+    }
+
+    void ProfileEnd(string name, long started)
+    {
+        if (_profile == null) return;
+        _device.Synchronize();
+        var (seconds, calls) = _profile.GetValueOrDefault(name);
+        _profile[name] = (seconds + System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, calls + 1);
+    }
+
+    /// <summary>Device time per kernel or product name since the last call (empty unless SHARPTUNE_CUDA_PROFILE=1).</summary>
+    public IReadOnlyList<(string Name, double Seconds, int Calls)> TakeProfile()
+    {
+        if (_profile == null) return [];
+        var result = _profile.Select(p => (p.Key, p.Value.Seconds, p.Value.Calls)).OrderByDescending(p => p.Seconds).ToList();
+        _profile.Clear();
+        return result;
     }
 
     /// <summary>A grid-stride kernel of elementwise.cu over <paramref name="n"/> elements.</summary>
