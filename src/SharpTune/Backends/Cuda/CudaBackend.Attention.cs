@@ -16,7 +16,7 @@ public sealed unsafe partial class CudaBackend
         if (logSumExp != null) RequireF32(logSumExp);
         var (start, end) = Spans(spans);
         int heads = q.RowLength / headDim, kvHeads = k.RowLength / headDim, rows = spans.Count;
-        uint shared = (uint)((2 * Tile * (headDim + 1) + RowsPerBlock * headDim) * sizeof(float));
+        uint shared = (uint)((2 * Tile * (headDim + 4) + RowsPerBlock * headDim) * sizeof(float));
         Launch("attention", "attentionForward", Blocks(rows), (uint)heads, Threads, shared, q.Address, k.Address, v.Address, t,
                start.Address, end.Address, rows, k.Rows, heads, kvHeads, headDim, scale, output.Address, logSumExp?.Address ?? 0);
     }
@@ -29,7 +29,7 @@ public sealed unsafe partial class CudaBackend
         RequireF32(logSumExp);
         var (start, end) = Spans(spans);
         int heads = q.RowLength / headDim, kvHeads = k.RowLength / headDim, rows = spans.Count;
-        uint shared = (uint)((2 * Tile * (headDim + 1) + 2 * RowsPerBlock * headDim) * sizeof(float));
+        uint shared = (uint)((2 * Tile * (headDim + 4) + 2 * RowsPerBlock * headDim) * sizeof(float));
         using var delta = Allocate(DType.F32, rows * heads);
         Launch("attention", "attentionBackwardQuery", Blocks(rows), (uint)heads, Threads, shared, dOutput.Address, q.Address, k.Address,
                v.Address, output.Address, t, logSumExp.Address, start.Address, end.Address, rows, k.Rows, heads, kvHeads, headDim, scale,
@@ -43,7 +43,8 @@ public sealed unsafe partial class CudaBackend
 
     static void CheckHeadDim(int headDim)
     {
-        if (headDim > MaxHeadDim) throw new NotSupportedException($"CUDA attention supports head dimensions up to {MaxHeadDim}, not {headDim}");
+        if (headDim > MaxHeadDim || headDim % 4 != 0)
+            throw new NotSupportedException($"CUDA attention supports head dimensions up to {MaxHeadDim} that are multiples of 4, not {headDim}");
     }
 
     /// <summary>The spans on the device; every layer of a pass uses the same spans object, so it is uploaded once.</summary>

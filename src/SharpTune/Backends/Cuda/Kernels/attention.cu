@@ -1,8 +1,10 @@
 // Softmax attention, flash-attention style on CUDA cores: online softmax over shared-memory tiles of keys (no rows×keys
 // matrix in memory), grouped-query, an arbitrary key span per query row (causal, packed samples, KV cache).
-// A block takes ROWS rows of one head (or, for dk/dv, ROWS keys of one KV head); each of its 4 warps takes every 4th row.
-// In the score loops a lane stands for one key (or one query row) of a 32-wide tile; in the accumulations a lane holds
-// head dimensions lane, lane+32, ... (head dim ≤ 128). Shared rows are padded by one float so both patterns are conflict-free.
+// A block takes ROWS query rows of one head (or, for dk/dv, ROWS keys of one KV head); each of its 4 warps takes every
+// 4th of them and works on its PER_WARP rows together, so each value read from shared memory feeds several rows.
+// In the score loops a lane stands for one key (or one query row) of a 32-wide tile and reads 4 dimensions at a time;
+// in the accumulations a lane holds dimensions lane, lane+32, ... (head dim ≤ 128, a multiple of 4). Tile rows are
+// padded by 4 floats, which keeps both access patterns free of bank conflicts.
 #define TILE 32
 #define ROWS 16
 #define WARPS 4
@@ -19,17 +21,20 @@ __device__ void loadTile(float* dst, int stride, const void* src, int t, int fir
     }
 }
 
+__device__ __forceinline__ float dot4(float4 a, float4 b) { return a.x * b.x + a.y * b.y + a.z * b.z + a.w * b.w; }
+
 extern "C" __global__ void attentionForward(const void* q, const void* k, const void* v, int t, const int* keyStart, const int* keyEnd,
                                             int rows, int keyRows, int heads, int kvHeads, int headDim, float scale, void* out, float* lse)
 {
-    extern __shared__ float smem[];
-    int stride = headDim + 1;
+    extern __shared__ float4 smem4[];
+    float* smem = (float*)smem4;
+    int stride = headDim + 4;
     float* ks = smem;
     float* vs = ks + TILE * stride;
     float* qs = vs + TILE * stride;
     __shared__ int lo, hi;
     int h = blockIdx.y, row0 = blockIdx.x * ROWS, kvh = h / (heads / kvHeads);
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, quads = headDim / 4;
     int qWidth = heads * headDim, kvWidth = kvHeads * headDim;
     loadTile(qs, headDim, q, t, row0, ROWS, rows, qWidth, h * headDim, headDim);
     if (threadIdx.x == 0)
@@ -54,26 +59,43 @@ extern "C" __global__ void attentionForward(const void* q, const void* k, const 
         loadTile(ks, stride, k, t, k0, TILE, keyRows, kvWidth, kvh * headDim, headDim);
         loadTile(vs, stride, v, t, k0, TILE, keyRows, kvWidth, kvh * headDim, headDim);
         __syncthreads();
+        bool active[PER_WARP], any = false;
+        for (int i = 0; i < PER_WARP; i++) { active[i] = k0 < end[i] && k0 + TILE > start[i]; any |= active[i]; }
+        if (!any) continue;
+        float s[PER_WARP];
+        for (int i = 0; i < PER_WARP; i++) s[i] = 0.f;
+        const float4* kr = (const float4*)(ks + lane * stride);
+        for (int d4 = 0; d4 < quads; d4++)
+        {
+            float4 kv = kr[d4];
+            for (int i = 0; i < PER_WARP; i++) s[i] += dot4(((const float4*)(qs + (warp + WARPS * i) * headDim))[d4], kv);
+        }
+        float p[PER_WARP];
+        int key = k0 + lane;
         for (int i = 0; i < PER_WARP; i++)
         {
-            if (k0 >= end[i] || k0 + TILE <= start[i]) continue;
-            const float* qr = qs + (warp + WARPS * i) * headDim;
-            int key = k0 + lane;
+            p[i] = 0.f;
+            if (!active[i]) continue;
             bool valid = key >= start[i] && key < end[i];
-            float dot = 0.f;
-            for (int d = 0; d < headDim; d++) dot += qr[d] * ks[lane * stride + d];
-            float s = valid ? dot * scale : NEG_INF;
-            float mNew = fmaxf(m[i], warpMax(s));
+            float si = valid ? s[i] * scale : NEG_INF;
+            float mNew = fmaxf(m[i], warpMax(si));
             float correction = expf(m[i] - mNew);
-            float p = valid ? expf(s - mNew) : 0.f;
-            l[i] = l[i] * correction + warpSum(p);
+            p[i] = valid ? expf(si - mNew) : 0.f;
+            l[i] = l[i] * correction + warpSum(p[i]);
             for (int e = 0; e < MAX_PER_LANE; e++) acc[i][e] *= correction;
-            for (int j = 0; j < TILE; j++)
-            {
-                float pj = __shfl_sync(0xffffffffu, p, j);
-                for (int e = 0; e < MAX_PER_LANE; e++) { int d = lane + 32 * e; if (d < headDim) acc[i][e] += pj * vs[j * stride + d]; }
-            }
             m[i] = mNew;
+        }
+        for (int j = 0; j < TILE; j++)
+        {
+            float pj[PER_WARP];
+            for (int i = 0; i < PER_WARP; i++) pj[i] = __shfl_sync(0xffffffffu, p[i], j);
+            for (int e = 0; e < MAX_PER_LANE; e++)
+            {
+                int d = lane + 32 * e;
+                if (d >= headDim) break;
+                float vv = vs[j * stride + d];
+                for (int i = 0; i < PER_WARP; i++) acc[i][e] += pj[i] * vv;
+            }
         }
     }
     for (int i = 0; i < PER_WARP; i++)
@@ -92,15 +114,16 @@ extern "C" __global__ void attentionBackwardQuery(const void* dOut, const void* 
                                                   const float* lse, const int* keyStart, const int* keyEnd, int rows, int keyRows,
                                                   int heads, int kvHeads, int headDim, float scale, void* dq, float* delta)
 {
-    extern __shared__ float smem[];
-    int stride = headDim + 1;
+    extern __shared__ float4 smem4[];
+    float* smem = (float*)smem4;
+    int stride = headDim + 4;
     float* ks = smem;
     float* vs = ks + TILE * stride;
     float* qs = vs + TILE * stride;
     float* dos = qs + ROWS * headDim;
     __shared__ int lo, hi;
     int h = blockIdx.y, row0 = blockIdx.x * ROWS, kvh = h / (heads / kvHeads);
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, quads = headDim / 4;
     int qWidth = heads * headDim, kvWidth = kvHeads * headDim;
     loadTile(qs, headDim, q, t, row0, ROWS, rows, qWidth, h * headDim, headDim);
     loadTile(dos, headDim, dOut, t, row0, ROWS, rows, qWidth, h * headDim, headDim);
@@ -129,24 +152,41 @@ extern "C" __global__ void attentionBackwardQuery(const void* dOut, const void* 
         loadTile(ks, stride, k, t, k0, TILE, keyRows, kvWidth, kvh * headDim, headDim);
         loadTile(vs, stride, v, t, k0, TILE, keyRows, kvWidth, kvh * headDim, headDim);
         __syncthreads();
+        bool any = false;
+        for (int i = 0; i < PER_WARP; i++) any |= k0 < end[i] && k0 + TILE > start[i];
+        if (!any) continue;
+        float s[PER_WARP], dp[PER_WARP];
+        for (int i = 0; i < PER_WARP; i++) { s[i] = 0.f; dp[i] = 0.f; }
+        const float4* kr = (const float4*)(ks + lane * stride);
+        const float4* vr = (const float4*)(vs + lane * stride);
+        for (int d4 = 0; d4 < quads; d4++)
+        {
+            float4 kv = kr[d4], vv = vr[d4];
+            for (int i = 0; i < PER_WARP; i++)
+            {
+                int r = warp + WARPS * i;
+                s[i] += dot4(((const float4*)(qs + r * headDim))[d4], kv);
+                dp[i] += dot4(((const float4*)(dos + r * headDim))[d4], vv);
+            }
+        }
+        float ds[PER_WARP];
+        int key = k0 + lane;
         for (int i = 0; i < PER_WARP; i++)
         {
-            if (k0 >= end[i] || k0 + TILE <= start[i]) continue;
-            int r = warp + WARPS * i;
-            int key = k0 + lane;
             bool valid = key >= start[i] && key < end[i];
-            float s = 0.f, dp = 0.f;
-            for (int d = 0; d < headDim; d++)
+            float p = valid ? expf(scale * s[i] - rowLse[i]) : 0.f;
+            ds[i] = p * (dp[i] - dlt[i]) * scale;
+        }
+        for (int j = 0; j < TILE; j++)
+        {
+            float dsj[PER_WARP];
+            for (int i = 0; i < PER_WARP; i++) dsj[i] = __shfl_sync(0xffffffffu, ds[i], j);
+            for (int e = 0; e < MAX_PER_LANE; e++)
             {
-                s += qs[r * headDim + d] * ks[lane * stride + d];
-                dp += dos[r * headDim + d] * vs[lane * stride + d];
-            }
-            float p = valid ? expf(scale * s - rowLse[i]) : 0.f;
-            float ds = p * (dp - dlt[i]) * scale;
-            for (int j = 0; j < TILE; j++)
-            {
-                float dsj = __shfl_sync(0xffffffffu, ds, j);
-                for (int e = 0; e < MAX_PER_LANE; e++) { int d = lane + 32 * e; if (d < headDim) acc[i][e] += dsj * ks[j * stride + d]; }
+                int d = lane + 32 * e;
+                if (d >= headDim) break;
+                float kv = ks[j * stride + d];
+                for (int i = 0; i < PER_WARP; i++) acc[i][e] += dsj[i] * kv;
             }
         }
     }
@@ -167,8 +207,9 @@ extern "C" __global__ void attentionBackwardKey(const void* dOut, const void* q,
                                                 int rows, int keyRows, int heads, int kvHeads, int headDim, float scale,
                                                 void* dk, void* dv)
 {
-    extern __shared__ float smem[];
-    int stride = headDim + 1;
+    extern __shared__ float4 smem4[];
+    float* smem = (float*)smem4;
+    int stride = headDim + 4;
     float* qs = smem;
     float* dos = qs + TILE * stride;
     float* ks = dos + TILE * stride;
@@ -176,7 +217,7 @@ extern "C" __global__ void attentionBackwardKey(const void* dOut, const void* q,
     __shared__ float tileLse[TILE], tileDelta[TILE];
     __shared__ int tileStart[TILE], tileEnd[TILE];
     int kvh = blockIdx.y, key0 = blockIdx.x * ROWS, group = heads / kvHeads;
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, quads = headDim / 4;
     int qWidth = heads * headDim, kvWidth = kvHeads * headDim;
     int keyHi = min(key0 + ROWS, keyRows);
     loadTile(ks, headDim, k, t, key0, ROWS, keyRows, kvWidth, kvh * headDim, headDim);
@@ -208,27 +249,44 @@ extern "C" __global__ void attentionBackwardKey(const void* dOut, const void* q,
                 tileDelta[threadIdx.x] = row < rows ? delta[(i64)row * heads + h] : 0.f;
             }
             __syncthreads();
+            bool valid[PER_WARP], any = false;
             for (int i = 0; i < PER_WARP; i++)
             {
-                int kr = warp + WARPS * i, key = key0 + kr;
-                bool valid = key < keyRows && key >= tileStart[lane] && key < tileEnd[lane];
-                if (!__any_sync(0xffffffffu, valid)) continue;
-                float s = 0.f, dp = 0.f;
-                for (int d = 0; d < headDim; d++)
+                int key = key0 + warp + WARPS * i;
+                valid[i] = key < keyRows && key >= tileStart[lane] && key < tileEnd[lane];
+                any |= valid[i];
+            }
+            if (!__any_sync(0xffffffffu, any)) continue;
+            float s[PER_WARP], dp[PER_WARP];
+            for (int i = 0; i < PER_WARP; i++) { s[i] = 0.f; dp[i] = 0.f; }
+            const float4* qr = (const float4*)(qs + lane * stride);
+            const float4* dor = (const float4*)(dos + lane * stride);
+            for (int d4 = 0; d4 < quads; d4++)
+            {
+                float4 qv = qr[d4], ov = dor[d4];
+                for (int i = 0; i < PER_WARP; i++)
                 {
-                    s += qs[lane * stride + d] * ks[kr * headDim + d];
-                    dp += dos[lane * stride + d] * vs[kr * headDim + d];
+                    int kr = warp + WARPS * i;
+                    s[i] += dot4(qv, ((const float4*)(ks + kr * headDim))[d4]);
+                    dp[i] += dot4(ov, ((const float4*)(vs + kr * headDim))[d4]);
                 }
-                float p = valid ? expf(scale * s - tileLse[lane]) : 0.f;
-                float ds = p * (dp - tileDelta[lane]) * scale;
-                for (int j = 0; j < TILE; j++)
+            }
+            float p[PER_WARP], ds[PER_WARP];
+            for (int i = 0; i < PER_WARP; i++)
+            {
+                p[i] = valid[i] ? expf(scale * s[i] - tileLse[lane]) : 0.f;
+                ds[i] = p[i] * (dp[i] - tileDelta[lane]) * scale;
+            }
+            for (int j = 0; j < TILE; j++)
+            {
+                float dsj[PER_WARP], pj[PER_WARP];
+                for (int i = 0; i < PER_WARP; i++) { dsj[i] = __shfl_sync(0xffffffffu, ds[i], j); pj[i] = __shfl_sync(0xffffffffu, p[i], j); }
+                for (int e = 0; e < MAX_PER_LANE; e++)
                 {
-                    float dsj = __shfl_sync(0xffffffffu, ds, j), pj = __shfl_sync(0xffffffffu, p, j);
-                    for (int e = 0; e < MAX_PER_LANE; e++)
-                    {
-                        int d = lane + 32 * e;
-                        if (d < headDim) { dkAcc[i][e] += dsj * qs[j * stride + d]; dvAcc[i][e] += pj * dos[j * stride + d]; }
-                    }
+                    int d = lane + 32 * e;
+                    if (d >= headDim) break;
+                    float qv = qs[j * stride + d], ov = dos[j * stride + d];
+                    for (int i = 0; i < PER_WARP; i++) { dkAcc[i][e] += dsj[i] * qv; dvAcc[i][e] += pj[i] * ov; }
                 }
             }
         }
