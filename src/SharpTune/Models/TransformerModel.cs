@@ -58,7 +58,10 @@ public sealed class TransformerModel : IDisposable
         }
     }
 
-    static TransformerModel Build(ModelConfig c, IBackend be, WeightLoader w)
+    /// <summary>A model whose weights come from <paramref name="weights"/> (benchmarks build random models this way).</summary>
+    internal static TransformerModel Create(ModelConfig config, IBackend backend, IWeightSource weights) => Build(config, backend, weights);
+
+    static TransformerModel Build(ModelConfig c, IBackend be, IWeightSource w)
     {
         var s = TransformerShape.From(c);
         var embedding = w.Matrix("model.embed_tokens.weight", s.Vocab, s.Hidden);

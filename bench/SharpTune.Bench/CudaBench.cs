@@ -1,0 +1,198 @@
+using System.Diagnostics;
+using SharpTune.Adapters;
+using SharpTune.Backends.Cuda;
+using SharpTune.Formats;
+using SharpTune.Models;
+using SharpTune.Tensors;
+using SharpTune.Training;
+
+namespace SharpTune.Bench;
+
+/// <summary>
+/// `cuda-train [7b|0.5b] [steps]` and `cuda-decode [7b|0.5b] [tokens]`: LoRA training and greedy decoding on the GPU with
+/// random bfloat16 weights made on the device at Qwen2.5 shapes, against the machine's own limits measured in the same run
+/// (the bf16 matrix rate for MFU, the device-copy bandwidth for decoding).
+/// </summary>
+public static class CudaBench
+{
+    sealed record Shape(int Hidden, int Intermediate, int Layers, int Heads, int KvHeads, int Vocab, bool Tied);
+
+    static Shape Of(string name) => name switch
+    {
+        "7b" => new(3584, 18944, 28, 28, 4, 152064, false),
+        "0.5b" => new(896, 4864, 24, 14, 2, 151936, true),
+        _ => throw new ArgumentException($"unknown shape '{name}' (7b or 0.5b)"),
+    };
+
+    public static int Train(string[] args)
+    {
+        var shape = Of(args.ElementAtOrDefault(0) ?? "7b");
+        int steps = int.Parse(args.ElementAtOrDefault(1) ?? "5");
+        const int sequence = 2048;
+        using var be = CudaBackend.Create();
+        double peak = MatrixRate(be);
+        using var model = RandomModel(be, shape);
+        var adapter = LoraAdapter.Create(model, new LoraConfig { Rank = 8, Alpha = 32, Dropout = 0.05 }, seed: 1);
+        using var grads = new GradientSet(be);
+        foreach (var (module, branch) in adapter.Branches)
+        {
+            grads.Add(module.Name + ".lora_A", branch.A);
+            grads.Add(module.Name + ".lora_B", branch.B);
+        }
+        using var optimizer = new AdamWOptimizer(be, grads, 0.9, 0.999, 1e-8, 0.0);
+        var step = new CausalLmStep(model, gradientCheckpointing: true);
+        var random = new Random(7);
+        var ids = Enumerable.Range(0, sequence + 1).Select(_ => random.Next(shape.Vocab)).ToArray();
+        var batch = TrainingBatch.FromRows([ids[..sequence]], [ids[..sequence]]);
+        void One(int i)
+        {
+            grads.Zero();
+            step.ForwardBackward(batch, 1f / batch.LabelCount, grads, (ulong)i);
+            grads.Norm();
+            optimizer.Update(1e-4);
+        }
+        One(0);
+        be.Synchronize();
+        be.ResetPeakMemory();
+        be.TakeProfile();
+        var watch = Stopwatch.StartNew();
+        for (int i = 1; i <= steps; i++) One(i);
+        be.Synchronize();
+        double seconds = watch.Elapsed.TotalSeconds;
+        double tokensPerSecond = steps * (double)sequence / seconds;
+        double n = MatrixParameters(shape);
+        Console.WriteLine($"cuda-train {args.ElementAtOrDefault(0) ?? "7b"} on {be.DeviceName}: seq {sequence}, batch 1, LoRA r8 all-linear, gradient checkpointing, {steps} steps");
+        Console.WriteLine($"  {tokensPerSecond:F0} tokens/s ({seconds / steps * 1000:F0} ms/step)");
+        Console.WriteLine($"  MFU {tokensPerSecond * 4 * n / peak:P1} at 4N FLOPs/token (forward + input gradients; frozen base has no weight gradients; N = {n / 1e9:F2}B matrix parameters) of the measured bf16 matrix rate {peak / 1e12:F0} TFLOP/s; at 6N: {tokensPerSecond * 6 * n / peak:P1}");
+        Console.WriteLine($"  peak device memory in tensors {be.PeakMemoryInUse / (double)(1L << 30):F2} GiB (weights + training step), device total in use {UsedGiB(be):F2} GiB");
+        PrintProfile(be, steps);
+        return 0;
+    }
+
+    public static int Decode(string[] args)
+    {
+        var shape = Of(args.ElementAtOrDefault(0) ?? "7b");
+        int tokens = int.Parse(args.ElementAtOrDefault(1) ?? "128");
+        using var be = CudaBackend.Create();
+        double bandwidth = CopyBandwidth(be);
+        using var model = RandomModel(be, shape);
+        long weightBytes = 2L * (long)MatrixParameters(shape);
+        using var cache = model.NewCache(tokens + 16);
+        var logits = new float[shape.Vocab];
+        int next = 1;
+        int Step()
+        {
+            using var output = model.Forward([next], cache);
+            be.ToHost(output, logits);
+            return System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits);
+        }
+        for (int i = 0; i < 8; i++) next = Step();
+        be.TakeProfile();
+        var watch = Stopwatch.StartNew();
+        for (int i = 0; i < tokens; i++) next = Step();
+        double seconds = watch.Elapsed.TotalSeconds;
+        double rate = tokens / seconds;
+        double limit = bandwidth / weightBytes;
+        Console.WriteLine($"cuda-decode {args.ElementAtOrDefault(0) ?? "7b"} on {be.DeviceName}: greedy, batch 1, {tokens} tokens after 8 warm-up");
+        Console.WriteLine($"  {rate:F1} tokens/s; bandwidth limit {limit:F0} tokens/s ({bandwidth / 1e9:F0} GB/s measured ÷ {weightBytes / 1e9:F2} GB of weights read per token): {rate / limit:P1}");
+        Console.WriteLine($"  peak device memory in tensors {be.PeakMemoryInUse / (double)(1L << 30):F2} GiB");
+        PrintProfile(be, tokens);
+        return 0;
+    }
+
+    /// <summary>With SHARPTUNE_CUDA_PROFILE=1: device time per kernel and product per step (warm-up included in the totals' run).</summary>
+    static void PrintProfile(CudaBackend be, int steps)
+    {
+        foreach (var (name, seconds, calls) in be.TakeProfile().Take(14))
+            Console.WriteLine($"    {name,-28} {seconds / steps * 1000,9:F2} ms/step {calls / steps,6} calls/step");
+    }
+
+    /// <summary>Matrix parameters read per token: every linear layer and the output head (the embedding lookup reads one row).</summary>
+    static double MatrixParameters(Shape s)
+    {
+        int headDim = s.Hidden / s.Heads;
+        double perLayer = (double)s.Hidden * (s.Heads * headDim) * 2 + (double)s.Hidden * (s.KvHeads * headDim) * 2 + 3.0 * s.Hidden * s.Intermediate;
+        return perLayer * s.Layers + (double)s.Vocab * s.Hidden;
+    }
+
+    static double UsedGiB(CudaBackend be)
+    {
+        var (free, total) = be.DeviceMemory();
+        return (total - free) / (double)(1L << 30);
+    }
+
+    /// <summary>The best of a few 8192³ bf16 products, in FLOP/s.</summary>
+    static double MatrixRate(CudaBackend be)
+    {
+        const int n = 8192;
+        using var a = be.Allocate(DType.BF16, n, n);
+        using var b = be.Allocate(DType.BF16, n, n);
+        using var c = be.Allocate(DType.BF16, n, n);
+        be.FillNormal(a, 1f, 1);
+        be.FillNormal(b, 1f, 2);
+        double best = double.MaxValue;
+        for (int r = 0; r < 6; r++)
+        {
+            be.Synchronize();
+            var w = Stopwatch.StartNew();
+            for (int i = 0; i < 5; i++) be.MatMul(a, false, b, true, c);
+            be.Synchronize();
+            best = Math.Min(best, w.Elapsed.TotalSeconds / 5);
+        }
+        return 2.0 * n * n * n / best;
+    }
+
+    /// <summary>Device-to-device copy of 2 GiB: bytes read + written per second.</summary>
+    static double CopyBandwidth(CudaBackend be)
+    {
+        const int n = 1 << 30;
+        using var a = be.Allocate(DType.BF16, n);
+        using var b = be.Allocate(DType.BF16, n);
+        be.Fill(a, 1f);
+        double best = double.MaxValue;
+        for (int r = 0; r < 5; r++)
+        {
+            be.Synchronize();
+            var w = Stopwatch.StartNew();
+            be.Copy(a, b);
+            be.Synchronize();
+            best = Math.Min(best, w.Elapsed.TotalSeconds);
+        }
+        return 2.0 * a.ByteLength / best;
+    }
+
+    static TransformerModel RandomModel(CudaBackend be, Shape s)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"sharptune-bench-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "config.json"), $$"""
+            {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": {{s.Hidden}}, "intermediate_size": {{s.Intermediate}},
+             "num_hidden_layers": {{s.Layers}}, "num_attention_heads": {{s.Heads}}, "num_key_value_heads": {{s.KvHeads}}, "vocab_size": {{s.Vocab}},
+             "tie_word_embeddings": {{(s.Tied ? "true" : "false")}}, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "max_position_embeddings": 32768,
+             "hidden_act": "silu", "torch_dtype": "bfloat16"}
+            """);
+        var config = ModelConfig.Load(dir);
+        Directory.Delete(dir, true);
+        return TransformerModel.Create(config, be, new RandomWeights(be));
+    }
+
+    /// <summary>Normal(0, 0.02) matrices made on the GPU; norm weights 1, biases 0.</summary>
+    sealed class RandomWeights(CudaBackend be) : IWeightSource
+    {
+        ulong _seed = 1;
+
+        public Tensor Matrix(string name, int rows, int cols)
+        {
+            var t = be.Allocate(DType.BF16, rows, cols);
+            be.FillNormal(t, 0.02f, _seed++);
+            return t;
+        }
+
+        public Tensor Vector(string name, int length)
+        {
+            var t = be.Allocate(DType.F32, length);
+            be.Fill(t, name.EndsWith(".bias", StringComparison.Ordinal) ? 0f : 1f);
+            return t;
+        }
+    }
+}

@@ -1,0 +1,51 @@
+using SharpTune.Backends.Cuda;
+using SharpTune.Tensors;
+using SharpTune.Tests.Cuda;
+
+namespace SharpTune.Bench;
+
+/// <summary>
+/// `cuda-check [testdata]`: the GPU parity checks of tests/SharpTune.Tests/Cuda (linked source) as PASS/FAIL lines, for
+/// the GPU machine, which has no .NET SDK to run xunit. Exit code 1 when any check fails.
+/// </summary>
+public static class CudaCheck
+{
+    public static int Run(string[] args)
+    {
+        var root = args.Length > 0 ? args[0] : Path.Combine("..", "shared", "testdata");
+        string Model(string name) => Path.Combine(root, "models", name);
+        using var bf16 = CudaBackend.Create(0, DType.BF16);
+        using var f32 = CudaBackend.Create(0, DType.F32);
+        Console.WriteLine($"device: {bf16.DeviceName}");
+        var checks = new List<Func<CudaCheckResult>>();
+        foreach (var name in new[] { "stories260K", "qwen2-tiny", "llama3-tiny" })
+        {
+            checks.Add(() => CudaChecks.FixtureLogits(bf16, Model(name), 2e-2));
+            checks.Add(() => CudaChecks.FixtureLogits(f32, Model(name), 1e-4));
+        }
+        checks.Add(() => CudaChecks.PeftGradients(f32, Model("qwen2-tiny"), false, 1e-4));
+        checks.Add(() => CudaChecks.PeftGradients(f32, Model("llama3-tiny"), false, 1e-4));
+        checks.Add(() => CudaChecks.PeftGradients(f32, Model("qwen2-tiny"), true, 1e-4));
+        checks.Add(() => CudaChecks.StoriesGreedyText(f32, Model("stories260K")));
+        checks.Add(() => CudaChecks.LoraLossCurve(bf16, Model("stories260K"), 50, 0.02));
+        checks.Add(() => CudaChecks.LoraLossCurve(f32, Model("stories260K"), 50, 0.02));
+        int failed = 0;
+        foreach (var check in checks)
+        {
+            var start = System.Diagnostics.Stopwatch.GetTimestamp();
+            try
+            {
+                var result = check();
+                if (!result.Passed) failed++;
+                Console.WriteLine($"{result} [{System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds:F1}s]");
+            }
+            catch (Exception e)
+            {
+                failed++;
+                Console.WriteLine($"FAIL exception: {e}");
+            }
+        }
+        Console.WriteLine($"{checks.Count - failed}/{checks.Count} checks passed");
+        return failed == 0 ? 0 : 1;
+    }
+}

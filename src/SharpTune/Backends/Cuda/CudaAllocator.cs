@@ -1,0 +1,90 @@
+namespace SharpTune.Backends.Cuda;
+
+/// <summary>
+/// A caching device-memory allocator: freed blocks go to per-size free lists and are reused, so steady-state training and
+/// decoding never call cuMemAlloc. Sizes are rounded (512 B steps below 1 MiB, 2 MiB steps above) so blocks match again.
+/// All work runs on one stream, so a block freed by the host can be reused by later work without waiting: stream order
+/// keeps the old reads before the new writes. Release is callable from finalizers (it only touches the free lists).
+/// </summary>
+internal sealed class CudaAllocator(CudaDevice device) : IDisposable
+{
+    readonly Dictionary<long, Stack<nint>> _free = [];
+    readonly object _lock = new();
+
+    public long InUse { get; private set; }
+    public long Cached { get; private set; }
+    public long PeakInUse { get; private set; }
+
+    public static long RoundUp(long bytes) => bytes < (1 << 20)
+        ? Math.Max(512, (bytes + 511) & ~511L)
+        : (bytes + (2 << 20) - 1) & ~((2L << 20) - 1);
+
+    public nint Allocate(long bytes)
+    {
+        long size = RoundUp(bytes);
+        lock (_lock)
+        {
+            if (_free.TryGetValue(size, out var stack) && stack.Count > 0)
+            {
+                Cached -= size;
+                return Take(stack.Pop(), size);
+            }
+        }
+        device.MakeCurrent();
+        int status = Cu.cuMemAlloc_v2(out nint p, (nuint)size);
+        if (status == Cu.CUDA_ERROR_OUT_OF_MEMORY)
+        {
+            // Give the cached blocks back to the driver and try once more before reporting.
+            ReleaseCached();
+            status = Cu.cuMemAlloc_v2(out p, (nuint)size);
+        }
+        Cu.Check(status, $"cuMemAlloc of {size >> 20} MiB ({(InUse >> 20)} MiB in use)");
+        lock (_lock) return Take(p, size);
+    }
+
+    nint Take(nint p, long size)
+    {
+        InUse += size;
+        PeakInUse = Math.Max(PeakInUse, InUse);
+        return p;
+    }
+
+    public void Release(nint p, long bytes)
+    {
+        long size = RoundUp(bytes);
+        lock (_lock)
+        {
+            if (!_free.TryGetValue(size, out var stack)) _free[size] = stack = new Stack<nint>();
+            stack.Push(p);
+            InUse -= size;
+            Cached += size;
+        }
+    }
+
+    public void ResetPeak()
+    {
+        lock (_lock) PeakInUse = InUse;
+    }
+
+    /// <summary>Frees every cached block (after the stream has finished with them).</summary>
+    public void ReleaseCached()
+    {
+        device.MakeCurrent();
+        device.Synchronize();
+        lock (_lock)
+        {
+            foreach (var stack in _free.Values)
+                while (stack.Count > 0) Cu.cuMemFree_v2(stack.Pop());
+            Cached = 0;
+        }
+    }
+
+    public void Dispose() => ReleaseCached();
+}
+
+/// <summary>Device memory of one tensor storage, returned to the allocator's cache when released.</summary>
+internal sealed class CudaStorage(CudaBackend backend, CudaAllocator allocator, long byteLength)
+    : Tensors.TensorStorage(backend, allocator.Allocate(byteLength), byteLength)
+{
+    protected override void Release() => allocator.Release(Pointer, ByteLength);
+}

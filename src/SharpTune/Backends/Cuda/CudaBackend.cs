@@ -1,0 +1,263 @@
+using System.Runtime.InteropServices;
+using SharpTune.Tensors;
+
+namespace SharpTune.Backends.Cuda;
+
+/// <summary>
+/// The NVIDIA GPU engine: tensors in device memory (from a caching allocator), our NVRTC-compiled kernels for every op and
+/// cuBLAS for matrix products, all on one stream. Activations are bfloat16 with float32 accumulation (or float32 in the
+/// checking mode); norm weights, LoRA weights, gradients and optimizer state are float32.
+/// </summary>
+public sealed unsafe partial class CudaBackend : IBackend
+{
+    readonly CudaDevice _device;
+    readonly CudaAllocator _allocator;
+    readonly KernelModules _kernels;
+    readonly nint _cublas;
+    int _multiprocessors;
+    /// <summary>With SHARPTUNE_CUDA_PROFILE=1, every kernel and matrix product waits for the GPU and its time is summed per
+    /// name (for benchmarks: it serializes host and device).</summary>
+    readonly Dictionary<string, (double Seconds, int Calls)>? _profile =
+        Environment.GetEnvironmentVariable("SHARPTUNE_CUDA_PROFILE") == "1" ? [] : null;
+
+    CudaBackend(CudaDevice device, DType activationType)
+    {
+        _device = device;
+        _allocator = new CudaAllocator(device);
+        _kernels = new KernelModules(device);
+        ActivationType = activationType;
+        Cu.Check(Cu.cuDeviceGetAttribute(out _multiprocessors, Cu.AttrMultiprocessorCount, device.Ordinal), "cuDeviceGetAttribute");
+        try { Cublas.Check(Cublas.cublasCreate_v2(out _cublas), "cublasCreate"); }
+        catch (DllNotFoundException e) { throw new SharpTuneException($"--device cuda: cuBLAS is missing ({e.Message}); install the CUDA toolkit libraries or use --device cpu"); }
+        Cublas.Check(Cublas.cublasSetStream_v2(_cublas, device.Stream), "cublasSetStream");
+    }
+
+    /// <summary>Opens GPU <paramref name="ordinal"/>; <paramref name="activationType"/> is BF16, or F32 for the checking mode.</summary>
+    public static CudaBackend Create(int ordinal = 0, DType activationType = DType.BF16)
+    {
+        if (activationType is not (DType.BF16 or DType.F32)) throw new ArgumentException("CUDA activations are BF16 or F32", nameof(activationType));
+        return new CudaBackend(CudaDevice.Open(ordinal), activationType);
+    }
+
+    /// <summary>True when a driver loads and at least one device is visible (for --device auto); never throws.</summary>
+    public static bool IsAvailable()
+    {
+        try
+        {
+            CudaLibraries.Register();
+            return Cu.cuInit(0) == 0 && Cu.cuDeviceGetCount(out int count) == 0 && count > 0;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    public string Name => $"cuda:{_device.Ordinal} ({_device.Name})";
+    public bool IsHost => false;
+    public DType ActivationType { get; }
+    public string DeviceName => _device.Name;
+    /// <summary>Device memory held by live tensors, its peak since <see cref="ResetPeakMemory"/>, and what the cache keeps.</summary>
+    public long MemoryInUse => _allocator.InUse;
+    public long PeakMemoryInUse => _allocator.PeakInUse;
+    public long MemoryCached => _allocator.Cached;
+    public void ResetPeakMemory() => _allocator.ResetPeak();
+    public (long Free, long Total) DeviceMemory() => _device.MemoryInfo();
+    public void Synchronize()
+    {
+        _device.MakeCurrent();
+        _device.Synchronize();
+    }
+
+    public Tensor Allocate(DType dtype, params int[] shape)
+    {
+        _device.MakeCurrent();
+        long count = 1;
+        foreach (var d in shape) count *= d;
+        return new Tensor(new CudaStorage(this, _allocator, count * dtype.SizeInBytes()), dtype, shape);
+    }
+
+    public Tensor Zeros(DType dtype, params int[] shape)
+    {
+        var t = Allocate(dtype, shape);
+        Cu.Check(Cu.cuMemsetD8Async(t.Address, 0, (nuint)t.ByteLength, _device.Stream), "cuMemsetD8Async");
+        return t;
+    }
+
+    public Tensor FromHost(ReadOnlySpan<float> values, DType dtype, params int[] shape)
+    {
+        var t = Allocate(dtype, shape);
+        if (values.Length != t.Count) throw new ArgumentException($"{values.Length} values for shape [{string.Join(",", shape)}]");
+        if (dtype == DType.F32) Upload(MemoryMarshal.AsBytes(values), t);
+        else
+        {
+            var bytes = new byte[t.ByteLength];
+            FloatConversions.FromF32(dtype, values, bytes);
+            Upload(bytes, t);
+        }
+        return t;
+    }
+
+    public Tensor FromHostBytes(ReadOnlySpan<byte> bytes, DType dtype, params int[] shape)
+    {
+        var t = Allocate(dtype, shape);
+        if (bytes.Length != t.ByteLength) throw new ArgumentException($"{bytes.Length} bytes for {dtype} shape [{string.Join(",", shape)}]");
+        Upload(bytes, t);
+        return t;
+    }
+
+    public Tensor FromHost(ReadOnlySpan<int> values, params int[] shape)
+    {
+        var t = Allocate(DType.I32, shape);
+        if (values.Length != t.Count) throw new ArgumentException($"{values.Length} values for shape [{string.Join(",", shape)}]");
+        Upload(MemoryMarshal.AsBytes(values), t);
+        return t;
+    }
+
+    // Pageable sources: the driver has copied them to its staging buffer when the call returns, so the caller may reuse them.
+    void Upload(ReadOnlySpan<byte> bytes, Tensor t)
+    {
+        if (bytes.Length == 0) return;
+        fixed (byte* p = bytes) Cu.Check(Cu.cuMemcpyHtoDAsync_v2(t.Address, p, (nuint)bytes.Length, _device.Stream), "cuMemcpyHtoDAsync");
+    }
+
+    public void ToHost(Tensor source, Span<float> destination)
+    {
+        Own(source);
+        if (destination.Length < source.Count) throw new ArgumentException("destination is shorter than the tensor");
+        _device.MakeCurrent();
+        if (source.DType == DType.F32) Download(source, MemoryMarshal.AsBytes(destination[..checked((int)source.Count)]));
+        else
+        {
+            var bytes = new byte[source.ByteLength];
+            Download(source, bytes);
+            FloatConversions.ToF32(source.DType, bytes, destination);
+        }
+    }
+
+    /// <summary>Copies a tensor's raw bytes to the host (waits for the stream).</summary>
+    public void Download(Tensor source, Span<byte> destination)
+    {
+        _device.MakeCurrent();
+        if (destination.Length == 0) return;
+        fixed (byte* p = destination) Cu.Check(Cu.cuMemcpyDtoHAsync_v2(p, source.Address, (nuint)destination.Length, _device.Stream), "cuMemcpyDtoHAsync");
+        _device.Synchronize();
+    }
+
+    public void Copy(Tensor source, Tensor destination)
+    {
+        Own(source);
+        Own(destination);
+        if (source.Count != destination.Count) throw new ArgumentException("copy between tensors of different sizes");
+        if (source.DType == destination.DType)
+        {
+            _device.MakeCurrent();
+            if (source.ByteLength > 0)
+                Cu.Check(Cu.cuMemcpyDtoDAsync_v2(destination.Address, source.Address, (nuint)source.ByteLength, _device.Stream), "cuMemcpyDtoDAsync");
+        }
+        else Elementwise("convert", source.Count, source.Address, Code(source), destination.Address, Code(destination), source.Count);
+    }
+
+    public void Fill(Tensor tensor, float value)
+    {
+        Own(tensor);
+        if (value == 0f)
+        {
+            _device.MakeCurrent();
+            Cu.Check(Cu.cuMemsetD8Async(tensor.Address, 0, (nuint)tensor.ByteLength, _device.Stream), "cuMemsetD8Async");
+        }
+        else Elementwise("fill", tensor.Count, tensor.Address, Code(tensor), value, tensor.Count);
+    }
+
+    /// <summary>Normal(0, <paramref name="std"/>) values from a counter-based stream (benchmarks' random weights).</summary>
+    public void FillNormal(Tensor tensor, float std, ulong seed) =>
+        Elementwise("randomNormal", tensor.Count, tensor.Address, Code(tensor), std, seed, tensor.Count);
+
+    void Own(Tensor t)
+    {
+        if (!ReferenceEquals(t.Backend, this)) throw new ArgumentException($"{t} does not live on {Name}");
+    }
+
+    /// <summary>The dtype code kernels take: 0 float32, 1 bfloat16.</summary>
+    static int Code(Tensor t) => t.DType switch
+    {
+        DType.F32 => 0,
+        DType.BF16 => 1,
+        _ => throw new NotSupportedException($"CUDA kernels take F32 or BF16 tensors, not {t.DType}"),
+    };
+
+    /// <summary>One kernel argument: up to 8 bytes, little-endian, as cuLaunchKernel reads it through a pointer.</summary>
+    readonly struct Arg
+    {
+        readonly long _bits;
+        Arg(long bits) => _bits = bits;
+        public long Bits => _bits;
+        public static implicit operator Arg(nint v) => new(v);
+        public static implicit operator Arg(int v) => new((uint)v);
+        public static implicit operator Arg(long v) => new(v);
+        public static implicit operator Arg(ulong v) => new((long)v);
+        public static implicit operator Arg(float v) => new((uint)BitConverter.SingleToInt32Bits(v));
+    }
+
+    void Launch(string module, string function, uint grid, uint block, uint sharedBytes, params ReadOnlySpan<Arg> args) =>
+        Launch(module, function, grid, 1, block, sharedBytes, args);
+
+    void Launch(string module, string function, uint gridX, uint gridY, uint block, uint sharedBytes, params ReadOnlySpan<Arg> args)
+    {
+        _device.MakeCurrent();
+        var f = _kernels.Function(module, function, sharedBytes);
+        long* values = stackalloc long[args.Length];
+        void** pointers = stackalloc void*[args.Length];
+        for (int i = 0; i < args.Length; i++)
+        {
+            values[i] = args[i].Bits;
+            pointers[i] = values + i;
+        }
+        if (gridX == 0 || gridY == 0) return;
+        long started = ProfileStart();
+        Cu.Check(Cu.cuLaunchKernel(f, gridX, gridY, 1, block, 1, 1, sharedBytes, _device.Stream, pointers, null), $"cuLaunchKernel({function})");
+        ProfileEnd(function, started);
+    }
+
+    long ProfileStart()
+    {
+        if (_profile == null) return 0;
+        _device.Synchronize();
+        return System.Diagnostics.Stopwatch.GetTimestamp();
+    }
+
+    void ProfileEnd(string name, long started)
+    {
+        if (_profile == null) return;
+        _device.Synchronize();
+        var (seconds, calls) = _profile.GetValueOrDefault(name);
+        _profile[name] = (seconds + System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, calls + 1);
+    }
+
+    /// <summary>Device time per kernel or product name since the last call (empty unless SHARPTUNE_CUDA_PROFILE=1).</summary>
+    public IReadOnlyList<(string Name, double Seconds, int Calls)> TakeProfile()
+    {
+        if (_profile == null) return [];
+        var result = _profile.Select(p => (p.Key, p.Value.Seconds, p.Value.Calls)).OrderByDescending(p => p.Seconds).ToList();
+        _profile.Clear();
+        return result;
+    }
+
+    /// <summary>A grid-stride kernel of elementwise.cu over <paramref name="n"/> elements.</summary>
+    void Elementwise(string function, long n, params ReadOnlySpan<Arg> args)
+    {
+        const int block = 256;
+        long blocks = Math.Min((n + block - 1) / block, (long)_multiprocessors * 32);
+        Launch("elementwise", function, (uint)Math.Max(blocks, n > 0 ? 1 : 0), block, 0, args);
+    }
+
+    public void Dispose()
+    {
+        _device.MakeCurrent();
+        _device.Synchronize();
+        DisposeSpans();
+        Cublas.cublasDestroy_v2(_cublas);
+        _allocator.Dispose();
+        _device.Dispose();
+    }
+}

@@ -1,0 +1,131 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
+
+namespace SharpTune.Backends.Cuda;
+
+/// <summary>
+/// Finds the CUDA libraries at run time: the driver (libcuda.so.1) and whichever of CUDA 13 or 12's NVRTC and cuBLAS is
+/// installed. The P/Invoke declarations name the logical libraries "cuda", "nvrtc" and "cublas"; this resolver maps them.
+/// </summary>
+internal static class CudaLibraries
+{
+    static readonly string[] Driver = ["libcuda.so.1", "libcuda.so", "nvcuda.dll"];
+    static readonly string[] Nvrtc = ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so", "nvrtc64_130_0.dll", "nvrtc64_120_0.dll"];
+    static readonly string[] Cublas = ["libcublas.so.13", "libcublas.so.12", "libcublas.so", "cublas64_13.dll", "cublas64_12.dll"];
+    static readonly Dictionary<string, nint> Loaded = [];
+    static int _registered;
+
+    public static void Register()
+    {
+        if (Interlocked.Exchange(ref _registered, 1) == 1) return;
+        NativeLibrary.SetDllImportResolver(typeof(CudaLibraries).Assembly, Resolve);
+    }
+
+    static nint Resolve(string name, Assembly assembly, DllImportSearchPath? path)
+    {
+        string[]? candidates = name switch { "cuda" => Driver, "nvrtc" => Nvrtc, "cublas" => Cublas, _ => null };
+        if (candidates == null) return 0;
+        lock (Loaded)
+        {
+            if (Loaded.TryGetValue(name, out var h)) return h;
+            foreach (var c in candidates)
+                if (NativeLibrary.TryLoad(c, assembly, path, out h) || NativeLibrary.TryLoad(c, out h))
+                {
+                    Loaded[name] = h;
+                    return h;
+                }
+        }
+        throw new DllNotFoundException($"none of {string.Join(", ", candidates)} could be loaded (set LD_LIBRARY_PATH to the CUDA libraries, e.g. /usr/local/cuda/lib64)");
+    }
+}
+
+/// <summary>The CUDA driver API calls the backend uses. Every call returns a CUresult; <see cref="Check"/> turns failures into exceptions.</summary>
+internal static unsafe partial class Cu
+{
+    const string Lib = "cuda";
+
+    [LibraryImport(Lib)] public static partial int cuInit(uint flags);
+    [LibraryImport(Lib)] public static partial int cuDriverGetVersion(out int version);
+    [LibraryImport(Lib)] public static partial int cuDeviceGetCount(out int count);
+    [LibraryImport(Lib)] public static partial int cuDeviceGet(out int device, int ordinal);
+    [LibraryImport(Lib)] public static partial int cuDeviceGetAttribute(out int value, int attribute, int device);
+    [LibraryImport(Lib)] public static partial int cuDeviceGetName(byte* name, int length, int device);
+    [LibraryImport(Lib)] public static partial int cuDevicePrimaryCtxRetain(out nint context, int device);
+    [LibraryImport(Lib)] public static partial int cuDevicePrimaryCtxRelease_v2(int device);
+    [LibraryImport(Lib)] public static partial int cuCtxSetCurrent(nint context);
+    [LibraryImport(Lib)] public static partial int cuMemGetInfo_v2(out nuint free, out nuint total);
+    [LibraryImport(Lib)] public static partial int cuMemAlloc_v2(out nint pointer, nuint bytes);
+    [LibraryImport(Lib)] public static partial int cuMemFree_v2(nint pointer);
+    [LibraryImport(Lib)] public static partial int cuMemcpyHtoDAsync_v2(nint dst, void* src, nuint bytes, nint stream);
+    [LibraryImport(Lib)] public static partial int cuMemcpyDtoHAsync_v2(void* dst, nint src, nuint bytes, nint stream);
+    [LibraryImport(Lib)] public static partial int cuMemcpyDtoDAsync_v2(nint dst, nint src, nuint bytes, nint stream);
+    [LibraryImport(Lib)] public static partial int cuMemsetD8Async(nint dst, byte value, nuint count, nint stream);
+    [LibraryImport(Lib)] public static partial int cuStreamCreate(out nint stream, uint flags);
+    [LibraryImport(Lib)] public static partial int cuStreamDestroy_v2(nint stream);
+    [LibraryImport(Lib)] public static partial int cuStreamSynchronize(nint stream);
+    [LibraryImport(Lib)] public static partial int cuModuleLoadData(out nint module, void* image);
+    [LibraryImport(Lib)] public static partial int cuModuleGetFunction(out nint function, nint module, byte* name);
+    [LibraryImport(Lib)] public static partial int cuFuncSetAttribute(nint function, int attribute, int value);
+    [LibraryImport(Lib)] public static partial int cuLaunchKernel(nint f, uint gx, uint gy, uint gz, uint bx, uint by, uint bz,
+                                                                 uint sharedBytes, nint stream, void** args, void** extra);
+    [LibraryImport(Lib)] public static partial int cuGetErrorName(int error, out byte* name);
+
+    public const int CUDA_ERROR_OUT_OF_MEMORY = 2;
+    public const int AttrMaxDynamicSharedBytes = 8;
+    public const int AttrComputeCapabilityMajor = 75, AttrComputeCapabilityMinor = 76, AttrMultiprocessorCount = 16;
+
+    public static void Check(int status, string call)
+    {
+        if (status == 0) return;
+        string name = "unknown";
+        if (cuGetErrorName(status, out var p) == 0 && p != null) name = Marshal.PtrToStringAnsi((nint)p) ?? name;
+        if (status == CUDA_ERROR_OUT_OF_MEMORY) throw new CudaOutOfMemoryException(call);
+        throw new SharpTuneException($"CUDA {call} failed: {name} ({status})");
+    }
+}
+
+/// <summary>Device memory ran out; the message says what to change.</summary>
+public sealed class CudaOutOfMemoryException(string call) : SharpTuneException(
+    $"CUDA out of device memory in {call}: use a smaller --per_device_train_batch_size or --max_length, --gradient_checkpointing true, or --device cpu");
+
+/// <summary>NVRTC: compiles our CUDA C kernels to a CUBIN for the device at run time.</summary>
+internal static unsafe partial class Nvrtc
+{
+    const string Lib = "nvrtc";
+
+    [LibraryImport(Lib)] public static partial int nvrtcCreateProgram(out nint program, byte* source, byte* name, int headers, byte** headerSources, byte** headerNames);
+    [LibraryImport(Lib)] public static partial int nvrtcCompileProgram(nint program, int optionCount, byte** options);
+    [LibraryImport(Lib)] public static partial int nvrtcGetProgramLogSize(nint program, out nuint size);
+    [LibraryImport(Lib)] public static partial int nvrtcGetProgramLog(nint program, byte* log);
+    [LibraryImport(Lib)] public static partial int nvrtcGetCUBINSize(nint program, out nuint size);
+    [LibraryImport(Lib)] public static partial int nvrtcGetCUBIN(nint program, byte* cubin);
+    [LibraryImport(Lib)] public static partial int nvrtcDestroyProgram(ref nint program);
+
+    public static void Check(int status, string call)
+    {
+        if (status != 0) throw new SharpTuneException($"NVRTC {call} failed with status {status}");
+    }
+}
+
+/// <summary>cuBLAS (v2 API): the matrix products.</summary>
+internal static unsafe partial class Cublas
+{
+    const string Lib = "cublas";
+
+    [LibraryImport(Lib)] public static partial int cublasCreate_v2(out nint handle);
+    [LibraryImport(Lib)] public static partial int cublasDestroy_v2(nint handle);
+    [LibraryImport(Lib)] public static partial int cublasSetStream_v2(nint handle, nint stream);
+    [LibraryImport(Lib)] public static partial int cublasGemmEx(nint handle, int transa, int transb, int m, int n, int k, void* alpha,
+        nint a, int aType, int lda, nint b, int bType, int ldb, void* beta, nint c, int cType, int ldc, int computeType, int algo);
+
+    public const int OpN = 0, OpT = 1;
+    public const int R32F = 0, R16BF = 14;
+    public const int Compute32F = 68;
+    public const int GemmDefault = -1;
+
+    public static void Check(int status, string call)
+    {
+        if (status == 3) throw new CudaOutOfMemoryException(call);
+        if (status != 0) throw new SharpTuneException($"cuBLAS {call} failed with status {status}");
+    }
+}

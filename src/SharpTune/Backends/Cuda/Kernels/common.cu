@@ -1,0 +1,64 @@
+// Shared helpers, prepended to every kernel module. Tensors arrive as untyped pointers plus a dtype code
+// (0 = float32, 1 = bfloat16) so one kernel serves the mixed-precision combinations the model uses; all math is float32.
+typedef unsigned short bf16;
+typedef long long i64;
+typedef unsigned long long u64;
+#define NEG_INF __int_as_float(0xff800000)
+
+__device__ __forceinline__ float bf2f(bf16 x) { return __uint_as_float(((unsigned)x) << 16); }
+
+// Round to nearest even, NaN kept quiet (as torch's float->bfloat16).
+__device__ __forceinline__ bf16 f2bf(float f)
+{
+    unsigned u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (bf16)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (bf16)(u >> 16);
+}
+
+__device__ __forceinline__ float ld(const void* p, int t, i64 i)
+{
+    return t ? bf2f(((const bf16*)p)[i]) : ((const float*)p)[i];
+}
+
+__device__ __forceinline__ void st(void* p, int t, i64 i, float v)
+{
+    if (t) ((bf16*)p)[i] = f2bf(v); else ((float*)p)[i] = v;
+}
+
+__device__ __forceinline__ float warpSum(float v)
+{
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warpMax(float v)
+{
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// Sum over a block of up to 1024 threads; every thread gets the result. scratch holds 32 floats.
+__device__ float blockSum(float v, float* scratch)
+{
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    v = warpSum(v);
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    int warps = (blockDim.x + 31) >> 5;
+    v = lane < warps ? scratch[lane] : 0.f;
+    return warpSum(v);
+}
+
+// SplitMix64's finalizer over (seed, index): the same stream as CounterRandom on the CPU.
+__device__ __forceinline__ float counterUniform(u64 seed, u64 index)
+{
+    u64 z = seed + 0x9E3779B97F4A7C15ull * (index + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z = z ^ (z >> 31);
+    return (float)(z >> 40) * (1.0f / 16777216.0f);
+}
+
+#define GRID_STRIDE(i, n) for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)gridDim.x * blockDim.x)

@@ -1,0 +1,186 @@
+extern "C" __global__ void convert(const void* x, int tx, void* y, int ty, i64 n)
+{
+    GRID_STRIDE(i, n) st(y, ty, i, ld(x, tx, i));
+}
+
+extern "C" __global__ void fill(void* y, int ty, float value, i64 n)
+{
+    GRID_STRIDE(i, n) st(y, ty, i, value);
+}
+
+// y = beta·y + alpha·x (beta = 0 ignores y's contents).
+extern "C" __global__ void axpby(const void* x, int tx, float alpha, void* y, int ty, float beta, i64 n)
+{
+    GRID_STRIDE(i, n)
+    {
+        float v = alpha * ld(x, tx, i);
+        if (beta != 0.f) v += beta * ld(y, ty, i);
+        st(y, ty, i, v);
+    }
+}
+
+extern "C" __global__ void scale(void* x, int tx, float alpha, i64 n)
+{
+    GRID_STRIDE(i, n) st(x, tx, i, alpha * ld(x, tx, i));
+}
+
+extern "C" __global__ void dropout(const void* x, int tx, float p, u64 seed, void* y, int ty, i64 n)
+{
+    float keep = 1.f / (1.f - p);
+    GRID_STRIDE(i, n) st(y, ty, i, counterUniform(seed, (u64)i) < p ? 0.f : ld(x, tx, i) * keep);
+}
+
+extern "C" __global__ void embedding(const void* table, int tt, const int* ids, void* out, int to, int dim, i64 n)
+{
+    GRID_STRIDE(i, n)
+    {
+        i64 row = i / dim;
+        int col = (int)(i - row * dim);
+        st(out, to, i, ld(table, tt, (i64)ids[row] * dim + col));
+    }
+}
+
+extern "C" __global__ void embeddingBackward(const void* dOut, int td, const int* ids, float* dTable, int dim, i64 n)
+{
+    GRID_STRIDE(i, n)
+    {
+        i64 row = i / dim;
+        int col = (int)(i - row * dim);
+        atomicAdd(dTable + (i64)ids[row] * dim + col, ld(dOut, td, i));
+    }
+}
+
+extern "C" __global__ void addBias(void* y, int ty, const float* bias, int dim, i64 n)
+{
+    GRID_STRIDE(i, n) st(y, ty, i, ld(y, ty, i) + bias[i % dim]);
+}
+
+// One thread per column: dBias[c] += Σ_r dy[r, c].
+extern "C" __global__ void biasBackward(const void* dy, int td, float* dBias, int dim, int rows)
+{
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= dim) return;
+    float s = 0.f;
+    for (int r = 0; r < rows; r++) s += ld(dy, td, (i64)r * dim + c);
+    dBias[c] += s;
+}
+
+extern "C" __global__ void swiglu(const void* gate, const void* up, void* h, int t, i64 n)
+{
+    GRID_STRIDE(i, n)
+    {
+        float x = ld(gate, t, i);
+        st(h, t, i, x / (1.f + expf(-x)) * ld(up, t, i));
+    }
+}
+
+extern "C" __global__ void swigluBackward(const void* dh, const void* gate, const void* up, void* dGate, void* dUp, int t, i64 n)
+{
+    GRID_STRIDE(i, n)
+    {
+        float x = ld(gate, t, i), d = ld(dh, t, i);
+        float sig = 1.f / (1.f + expf(-x));
+        st(dUp, t, i, d * x * sig);
+        st(dGate, t, i, d * ld(up, t, i) * sig * (1.f + x * (1.f - sig)));
+    }
+}
+
+// Rotate-half RoPE in place; one thread per (row, head, pair). Angles as transformers: a float32 product, cos/sin in double.
+extern "C" __global__ void rope(void* x, int tx, const int* positions, const float* invFreq, int rows, int width, int headDim,
+                                float scaling, int inverse)
+{
+    int half = headDim / 2;
+    i64 pairs = (i64)rows * (width / 2);
+    GRID_STRIDE(i, pairs)
+    {
+        int row = (int)(i / (width / 2));
+        int rest = (int)(i - (i64)row * (width / 2));
+        int head = rest / half, j = rest - head * half;
+        float angle = (float)positions[row] * invFreq[j];
+        float c = (float)cos((double)angle) * scaling;
+        float s = (float)sin((double)angle) * scaling;
+        if (inverse) s = -s;
+        i64 base = (i64)row * width + head * headDim;
+        float a = ld(x, tx, base + j), b = ld(x, tx, base + j + half);
+        st(x, tx, base + j, a * c - b * s);
+        st(x, tx, base + j + half, b * c + a * s);
+    }
+}
+
+// Decoupled-weight-decay Adam in torch.optim.AdamW's operation order.
+extern "C" __global__ void adamw(float* p, const float* g, float* m, float* v, float lr, float beta1, float beta2, float eps,
+                                 float decay, float stepSize, float bias2Sqrt, i64 n)
+{
+    GRID_STRIDE(i, n)
+    {
+        float gi = g[i];
+        float pi = p[i] * decay;
+        float mi = m[i] + (gi - m[i]) * (1.f - beta1);
+        float vi = v[i] * beta2 + (1.f - beta2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = pi - stepSize * mi / (sqrtf(vi) / bias2Sqrt + eps);
+    }
+}
+
+// Σ x² into a float64 total (blocks of float32 partial sums, as the CPU does).
+extern "C" __global__ void sumOfSquares(const void* x, int tx, i64 n, double* total)
+{
+    __shared__ float scratch[32];
+    float s = 0.f;
+    GRID_STRIDE(i, n) { float v = ld(x, tx, i); s += v * v; }
+    s = blockSum(s, scratch);
+    if (threadIdx.x == 0) atomicAdd(total, (double)s);
+}
+
+// Normal(0, std) values (Box-Muller over the counter stream) for benchmarks' random weights.
+extern "C" __global__ void randomNormal(void* y, int ty, float std, u64 seed, i64 n)
+{
+    GRID_STRIDE(i, n)
+    {
+        float u1 = fmaxf(counterUniform(seed, 2 * (u64)i), 1e-7f), u2 = counterUniform(seed, 2 * (u64)i + 1);
+        st(y, ty, i, std * sqrtf(-2.f * logf(u1)) * cospif(2.f * u2));
+    }
+}
+
+// Row and column scalings for DoRA (per-output-row weight norms and magnitudes).
+extern "C" __global__ void divide(const void* a, int ta, const void* b, int tb, void* y, int ty, i64 n)
+{
+    GRID_STRIDE(i, n) st(y, ty, i, ld(a, ta, i) / ld(b, tb, i));
+}
+
+extern "C" __global__ void scaleColumns(void* x, int tx, const void* s, int ts, i64 cols, i64 n)
+{
+    GRID_STRIDE(i, n) st(x, tx, i, ld(x, tx, i) * ld(s, ts, i % cols));
+}
+
+extern "C" __global__ void scaleRows(void* x, int tx, const void* s, int ts, i64 cols, i64 n)
+{
+    GRID_STRIDE(i, n) st(x, tx, i, ld(x, tx, i) * ld(s, ts, i / cols));
+}
+
+// result[c] += Σ_r a[r, c]·b[r, c]: one thread per column, rows in order (deterministic).
+extern "C" __global__ void columnDots(const void* a, int ta, const void* b, int tb, float* result, i64 rows, i64 cols)
+{
+    GRID_STRIDE(c, cols)
+    {
+        float s = 0.f;
+        for (i64 r = 0; r < rows; r++) s += ld(a, ta, r * cols + c) * ld(b, tb, r * cols + c);
+        result[c] += s;
+    }
+}
+
+// norms[r] = ‖x[r, :]‖₂: one block per row.
+extern "C" __global__ void rowNorms(const void* x, int tx, float* norms, i64 cols)
+{
+    __shared__ float scratch[32];
+    i64 r = blockIdx.x;
+    float s = 0.f;
+    for (i64 c = threadIdx.x; c < cols; c += blockDim.x)
+    {
+        float v = ld(x, tx, r * cols + c);
+        s += v * v;
+    }
+    s = blockSum(s, scratch);
+    if (threadIdx.x == 0) norms[r] = sqrtf(s);
+}

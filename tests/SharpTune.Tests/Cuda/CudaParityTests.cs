@@ -1,0 +1,63 @@
+using SharpTune.Backends.Cuda;
+using SharpTune.Tensors;
+
+namespace SharpTune.Tests.Cuda;
+
+/// <summary>The GPUs of this machine in both CUDA modes, opened once for the class; skips when there is no GPU or driver.</summary>
+public sealed class CudaBackends : IDisposable
+{
+    public CudaBackends()
+    {
+        if (!CudaBackend.IsAvailable()) return;
+        BF16 = CudaBackend.Create(0, DType.BF16);
+        F32 = CudaBackend.Create(0, DType.F32);
+    }
+
+    public CudaBackend? BF16 { get; }
+    public CudaBackend? F32 { get; }
+
+    public CudaBackend Require(DType mode)
+    {
+        var backend = mode == DType.F32 ? F32 : BF16;
+        Skip.If(backend == null, "no CUDA driver or GPU on this machine (libcuda.so.1 with a visible device is needed)");
+        return backend!;
+    }
+
+    public void Dispose()
+    {
+        BF16?.Dispose();
+        F32?.Dispose();
+    }
+}
+
+/// <summary>The CUDA backend against Hugging Face references and the CPU backend (see <see cref="CudaChecks"/>).</summary>
+public class CudaParityTests(CudaBackends gpus) : IClassFixture<CudaBackends>
+{
+    [SkippableTheory]
+    [InlineData("stories260K")]
+    [InlineData("qwen2-tiny")]
+    [InlineData("llama3-tiny")]
+    public void LogitsMatchTransformersInBothModes(string modelName)
+    {
+        var dir = TestData.Model(modelName);
+        AssertPassed(CudaChecks.FixtureLogits(gpus.Require(DType.BF16), dir, 2e-2));
+        AssertPassed(CudaChecks.FixtureLogits(gpus.Require(DType.F32), dir, 1e-4));
+    }
+
+    [SkippableTheory]
+    [InlineData("qwen2-tiny", false)]
+    [InlineData("llama3-tiny", false)]
+    [InlineData("qwen2-tiny", true)]
+    public void PeftGradientsMatchInFloat32Mode(string modelName, bool checkpointing) =>
+        AssertPassed(CudaChecks.PeftGradients(gpus.Require(DType.F32), TestData.Model(modelName), checkpointing, 1e-4));
+
+    [SkippableFact]
+    public void StoriesGreedyTextIsByteExactInFloat32Mode() =>
+        AssertPassed(CudaChecks.StoriesGreedyText(gpus.Require(DType.F32), TestData.Model("stories260K")));
+
+    [SkippableFact]
+    public void FiftyStepLoraLossCurveStaysWithinTwoPercentOfTheCpu() =>
+        AssertPassed(CudaChecks.LoraLossCurve(gpus.Require(DType.BF16), TestData.Model("stories260K"), 50, 0.02));
+
+    static void AssertPassed(CudaCheckResult result) => Assert.True(result.Passed, result.ToString());
+}
