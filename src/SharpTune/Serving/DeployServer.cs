@@ -125,7 +125,13 @@ public sealed class DeployServer : IAsyncDisposable
                 await WriteJson(ctx, 500, ApiError.Body($"internal error: {e.Message}", "server_error", null, null));
             }
         });
-        app.MapGet("/health", (RequestDelegate)(ctx => WriteJson(ctx, 200, new JsonObject { ["status"] = "ok", ["pending"] = _scheduler.Pending })));
+        app.MapGet("/health", (RequestDelegate)(ctx => WriteJson(ctx, 200, new JsonObject
+        {
+            ["status"] = "ok",
+            ["pending"] = _scheduler.Pending,
+            ["free_blocks"] = _scheduler.Cache.FreeBlocks,
+            ["total_blocks"] = _scheduler.Cache.BlockCount,
+        })));
         app.MapGet("/v1/models", (RequestDelegate)(ctx => WriteJson(ctx, 200, Models())));
         app.MapPost("/v1/chat/completions", (RequestDelegate)(ctx => Complete(ctx, chat: true)));
         app.MapPost("/v1/completions", (RequestDelegate)(ctx => Complete(ctx, chat: false)));
