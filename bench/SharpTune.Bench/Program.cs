@@ -12,8 +12,9 @@ public static class Program
                 Console.WriteLine($"threads {ParallelRunner.Default.ThreadCount}, streaming read bandwidth {MemoryBandwidth.MeasureReadGBps():F1} GB/s");
                 return 0;
             case "tokenizer": return TokenizerBench.Run(args[1..]);
+            case "serve": return ServeBench.Run(args[1..]);
             default:
-                Console.Error.WriteLine("usage: SharpTune.Bench <gemm|matvec|bandwidth|tokenizer [tokenizer.json]>");
+                Console.Error.WriteLine("usage: SharpTune.Bench <gemm|matvec|bandwidth|tokenizer [tokenizer.json]|serve [--clients 16] [--model DIR]>");
                 return 1;
         }
     }
