@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using SharpTune.Arguments;
 using SharpTune.Backends.Cpu;
 using SharpTune.Serving;
@@ -20,9 +21,11 @@ public static class ServeBench
     {
         int clients = Option(args, "--clients", 16), requests = Option(args, "--requests", 1);
         int promptTokens = Option(args, "--prompt_tokens", 32), maxTokens = Option(args, "--max_tokens", 32);
+        // The random checkpoint borrows the real Qwen tokenizer of the shared qwen2-tiny fixture.
+        string tokenizerDir = OptionText(args, "--tokenizer_dir")
+            ?? Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../../shared/testdata/models/qwen2-tiny"));
         string model = OptionText(args, "--model") ?? RandomQwenCheckpoint.Create(
-            Path.Combine(Path.GetTempPath(), "sharptune-bench-qwen2.5-0.5b-random"),
-            Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../../shared/testdata/models/qwen2-tiny")));
+            Path.Combine(Path.GetTempPath(), "sharptune-bench-qwen2.5-0.5b-random"), tokenizerDir);
         var deploy = ArgumentParser.Parse<DeployArguments>(["--model", model, "--port", "0", "--max_num_seqs", clients.ToString(),
                                                             "--max_model_len", "2048", "--device", "cpu"]);
         var server = DeployServer.StartAsync(deploy, CpuBackend.Instance).GetAwaiter().GetResult();
@@ -59,7 +62,12 @@ public static class ServeBench
             for (int r = 0; r < requestsPerClient; r++)
             {
                 var prompt = Enumerable.Range(0, promptTokens).Select(_ => random.Next(1000, 100000)).ToArray();
-                var body = JsonSerializer.Serialize(new { prompt, max_tokens = maxTokens, temperature = 0, stream = true, stream_options = new { include_usage = true } });
+                var body = new JsonObject
+                {
+                    ["prompt"] = new JsonArray(prompt.Select(id => (JsonNode)id).ToArray()),
+                    ["max_tokens"] = maxTokens, ["temperature"] = 0, ["stream"] = true,
+                    ["stream_options"] = new JsonObject { ["include_usage"] = true },
+                }.ToJsonString();
                 try
                 {
                     var (first, gaps, count) = await Stream(http, body);

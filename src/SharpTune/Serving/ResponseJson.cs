@@ -26,7 +26,7 @@ internal sealed class ResponseJson(ServingRequest request)
         {
             var r = results[i];
             JsonNode? logprobs = request.Logprobs ? Logprobs(r.Tokens) : null;
-            choices.Add(request.Chat
+            choices.Add((JsonNode)(request.Chat
                 ? new JsonObject
                 {
                     ["index"] = i,
@@ -34,7 +34,7 @@ internal sealed class ResponseJson(ServingRequest request)
                     ["logprobs"] = logprobs,
                     ["finish_reason"] = r.FinishReasonName,
                 }
-                : new JsonObject { ["index"] = i, ["text"] = r.Text, ["logprobs"] = logprobs, ["finish_reason"] = r.FinishReasonName });
+                : new JsonObject { ["index"] = i, ["text"] = r.Text, ["logprobs"] = logprobs, ["finish_reason"] = r.FinishReasonName }));
         }
         var body = Envelope(request.Chat ? "chat.completion" : "text_completion", choices);
         body["usage"] = Usage(results.Sum(r => r.TokenIds.Count));
@@ -83,7 +83,7 @@ internal sealed class ResponseJson(ServingRequest request)
         int offset = 0;
         foreach (var t in tokens)
         {
-            offsets.Add(offset);
+            offsets.Add((JsonNode)offset);
             offset += t.Text.Length;
         }
         return new JsonObject

@@ -1,4 +1,3 @@
-using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 
@@ -92,16 +91,14 @@ public class ServingErrorTests
     {
         await using var host = await ServerHost.Start("--model", TestData.BundledModel, "--max_request_size", "10000");
         var big = JsonSerializer.Serialize(new { messages = new[] { new { role = "user", content = new string('a', 20000) } } });
-        var (status, body, _) = await host.Post("v1/chat/completions", big);
-        Assert.Equal(413, status);
-        Assert.Equal("request_too_large", body.GetProperty("error").GetProperty("code").GetString());
-        // Chunked (no Content-Length): caught while reading.
-        using var content = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes(big)));
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions") { Content = content };
-        request.Headers.TransferEncodingChunked = true;
+        // Expect: 100-continue, as large uploads send it: the server refuses from the headers without reading the body, so
+        // the client never starts sending it (without it the refusal can race the upload and reset the connection).
+        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions") { Content = new StringContent(big, Encoding.UTF8, "application/json") };
+        request.Headers.ExpectContinue = true;
         using var response = await host.Http.SendAsync(request);
         Assert.Equal(413, (int)response.StatusCode);
+        var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
+        Assert.Equal("request_too_large", error.GetProperty("code").GetString());
     }
 
     [Fact]
@@ -145,4 +142,29 @@ public class ServingErrorTests
 
     static async Task<JsonElement> Health(ServerHost host) =>
         JsonDocument.Parse(await host.Http.GetStringAsync("health")).RootElement.Clone();
+}
+
+public class DeployCommandTests
+{
+    [Theory]
+    [InlineData("--host", "example.com", "--host")]
+    [InlineData("--port", "70000", "--port")]
+    [InlineData("--kv_cache_budget", "1", "--kv_cache_budget")]
+    [InlineData("--max_num_seqs", "0", "--max_num_seqs")]
+    public void BadFlagsExitWithOneLineNamingTheFlag(string flag, string value, string named)
+    {
+        var (code, _, error) = CliRunner.Run("deploy", "--model", TestData.BundledModel, flag, value);
+        Assert.Equal(1, code);
+        Assert.Contains(named, error);
+        Assert.Single(error.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public void HelpListsTheServingFlags()
+    {
+        var (code, output, _) = CliRunner.Run("deploy", "--help");
+        Assert.Equal(0, code);
+        foreach (var flag in new[] { "--served_model_name", "--api_key", "--max_num_seqs", "--max_model_len", "--kv_cache_budget", "--temperature" })
+            Assert.Contains(flag, output);
+    }
 }
