@@ -36,13 +36,11 @@ public sealed class DeployServer : IAsyncDisposable
         _forward = forward;
         _scheduler = scheduler;
         ServedModelName = servedName;
-        MaxModelLen = maxModelLen;
         _parser = new ServingRequestParser(engine, args, servedName, maxModelLen);
         _apiKey = args.ApiKey == null ? null : Encoding.UTF8.GetBytes("Bearer " + args.ApiKey);
     }
 
     public string ServedModelName { get; }
-    public int MaxModelLen { get; }
     public InferenceEngine Engine => _engine;
     /// <summary>The address it listens on, e.g. <c>http://127.0.0.1:8000</c> (the real port when started with port 0).</summary>
     public Uri Address { get; private set; } = null!;
@@ -156,7 +154,7 @@ public sealed class DeployServer : IAsyncDisposable
     {
         var request = _parser.Parse(await ReadJson(ctx), chat);
         var sequences = request.Choices
-            .Select(o => new ServingSequence(request.PromptIds, o, request.Adapter, new TokenStream(request.PromptIds, o, _engine.Tokenizer)))
+            .Select(o => new ServingSequence(request.PromptIds, request.Adapter, new TokenStream(request.PromptIds, o, _engine.Tokenizer)))
             .ToList();
         if (!_scheduler.Fits(sequences[0].MaxPositions))
             throw new ApiError(400, $"the prompt and max_tokens ({sequences[0].MaxPositions} positions) do not fit the KV cache; raise --kv_cache_budget", chat ? "messages" : "prompt");

@@ -5,8 +5,6 @@ namespace SharpTune.Serving;
 /// <summary>Typed, range-checked reads of a JSON request body's fields; a wrong type or value is a 400 naming the field.</summary>
 internal readonly struct RequestFields(JsonElement root)
 {
-    public JsonElement Root => root;
-
     public bool Has(string name) => root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null;
 
     public JsonElement? Get(string name) => root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;

@@ -33,7 +33,7 @@ public sealed class ServingRequestParser(InferenceEngine engine, DeployArguments
         if (prompt.Length + maxTokens > maxModelLen)
             throw ApiError.BadField(maxTokensParam, $"{maxTokens} tokens after a prompt of {prompt.Length} exceed this model's context of {maxModelLen}");
         int n = (int)(f.Integer("n", 1, MaxChoices) ?? 1);
-        f.String("user");
+        f.String("user");   // accepted (type-checked) and not used: there is no per-user accounting
         bool logprobs;
         int? topLogprobs;
         if (chat)

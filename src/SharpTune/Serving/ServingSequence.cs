@@ -7,7 +7,7 @@ namespace SharpTune.Serving;
 public sealed record SequenceEvent(string Text, GeneratedToken? Token, GenerationResult? Final = null, Exception? Error = null);
 
 /// <summary>
-/// One sequence (one choice of one request) in the scheduler: its prompt, sampling and adapter, its KV-cache blocks
+/// One sequence (one choice of one request) in the scheduler: its prompt, adapter and token stream (its sampling), its KV-cache blocks
 /// while it runs, and the channel its tokens stream out through. Cancelling it (the client went away) stops it at the
 /// next step and frees its blocks.
 /// </summary>
@@ -16,16 +16,14 @@ public sealed class ServingSequence
     readonly Channel<SequenceEvent> _events = Channel.CreateUnbounded<SequenceEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     volatile bool _cancelled;
 
-    public ServingSequence(int[] prompt, SamplingOptions options, string? adapter, TokenStream stream)
+    public ServingSequence(int[] prompt, string? adapter, TokenStream stream)
     {
         Prompt = prompt;
-        Options = options;
         Adapter = adapter;
         Stream = stream;
     }
 
     public int[] Prompt { get; }
-    public SamplingOptions Options { get; }
     public string? Adapter { get; }
     internal TokenStream Stream { get; }
     /// <summary>Positions whose keys/values are in the cache.</summary>
