@@ -30,6 +30,7 @@ public static class Program
             return verb switch
             {
                 "infer" => InferCommand.Run(ArgumentParser.Parse<Inference.InferArguments>(rest), input, output, error),
+                "deploy" => DeployCommand.Run(ArgumentParser.Parse<Serving.DeployArguments>(rest), output),
                 "sft" => SftCommand.Run(ArgumentParser.Parse<Training.SftArguments>(rest), output),
                 "export" or "merge-lora" => Export(ArgumentParser.Parse<Export.ExportArguments>(verb == "merge-lora" ? [.. rest, "--merge_lora", "true"] : rest), output),
                 _ => throw new SharpTuneException($"unknown command '{verb}' (expected one of: {string.Join(", ", Verbs)})"),
@@ -48,7 +49,7 @@ public static class Program
         }
     }
 
-    static readonly string[] Verbs = ["infer", "sft", "export", "merge-lora"];
+    static readonly string[] Verbs = ["infer", "deploy", "sft", "export", "merge-lora"];
 
     static int Export(Export.ExportArguments args, TextWriter output)
     {
@@ -60,6 +61,7 @@ public static class Program
     static string HelpFor(string verb) => verb switch
     {
         "infer" => ArgumentParser.Help<Inference.InferArguments>("infer"),
+        "deploy" => ArgumentParser.Help<Serving.DeployArguments>("deploy"),
         "sft" => ArgumentParser.Help<Training.SftArguments>("sft"),
         "export" or "merge-lora" => ArgumentParser.Help<Export.ExportArguments>(verb),
         _ => throw new SharpTuneException($"unknown command '{verb}'"),
@@ -71,6 +73,7 @@ public static class Program
         commands:
           sft       fine-tune with LoRA or all parameters (ms-swift's arguments)
           infer     chat with a model, answer one --query, or a --val_dataset in batch
+          deploy    serve the model and its LoRA adapters behind an OpenAI-compatible API
           export    --merge_lora true: bake adapters into a standalone checkpoint (merge-lora is the same)
         
         sharptune <command> --help lists the flags of a command.

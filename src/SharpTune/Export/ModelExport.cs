@@ -26,7 +26,7 @@ public static class ModelExport
         using var model = TransformerModel.Load(args.Model, backend);
         foreach (var spec in args.Adapters)
         {
-            var (path, weight) = InferenceEngine.ParseAdapterSpec(spec);
+            var (_, path, weight) = InferenceEngine.ParseAdapterSpec(spec);
             LoraAdapter.Load(path, model, weight);
         }
         LoraMerge.MergeAll(model);

@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using SharpTune.Models;
 using SharpTune.Tokenization;
 
@@ -18,72 +17,21 @@ public sealed class Generator(TransformerModel model, Tokenizer tokenizer)
                                      CancellationToken cancel = default)
     {
         if (prompt.Count == 0) throw new SharpTuneException("the prompt is empty");
-        int budget = Math.Max(0, options.MaxNewTokens);
-        using var cache = model.NewCache(prompt.Count + budget);
-        var sampler = new Sampler(options);
-        var history = new List<int>(prompt);
-        var generated = new List<int>();
-        var tokens = new List<GeneratedToken>();
-        var stopIds = new HashSet<int>(options.StopTokenIds);
-        var stream = new StopWordStream(options.StopWords);
-        var decoder = tokenizer.CreateStreamingDecoder(skipSpecialTokens: true);
+        var stream = new TokenStream(prompt, options, tokenizer);
+        using var cache = model.NewCache(prompt.Count + stream.Budget);
         var logits = new float[model.Shape.Vocab];
-        var finish = FinishReason.Length;
         int[] next = [.. prompt];
-        while (generated.Count < budget && !cancel.IsCancellationRequested)
+        while (!stream.Finished && !cancel.IsCancellationRequested)
         {
             using (var output = model.Forward(next, cache))
                 model.Backend.ToHost(output, logits);
-            var logprobs = options.Logprobs ? LogSoftmax(logits) : null;
-            int id = sampler.Next(logits, history);
-            history.Add(id);
-            if (stopIds.Contains(id))
-            {
-                finish = FinishReason.Stop;
-                break;
-            }
-            generated.Add(id);
-            tokens.Add(new GeneratedToken(id, tokenizer.Decode([id]), logprobs?[id], logprobs == null ? null : Top(logprobs, options.TopLogprobs)));
-            var (emit, stopped) = stream.Push(decoder.Push(id));
-            if (emit.Length > 0) onText?.Invoke(emit);
-            if (stopped)
-            {
-                finish = FinishReason.Stop;
-                break;
-            }
-            next = [id];
+            var (text, _) = stream.Accept(logits);
+            if (text.Length > 0) onText?.Invoke(text);
+            next = [stream.LastToken];
         }
-        if (finish == FinishReason.Length || !stream.Stopped)
-        {
-            var (rest, _) = stream.Push(decoder.Flush());
-            rest += stream.Drain();
-            if (rest.Length > 0) onText?.Invoke(rest);
-        }
-        return new GenerationResult(stream.Text, generated, tokens, finish);
-    }
-
-    static float[] LogSoftmax(ReadOnlySpan<float> logits)
-    {
-        var result = new float[logits.Length];
-        float max = TensorPrimitives.Max(logits);
-        double sum = 0;
-        foreach (var l in logits) sum += Math.Exp(l - max);
-        float logZ = max + (float)Math.Log(sum);
-        TensorPrimitives.Subtract(logits, logZ, result);
+        var (rest, result) = stream.Complete();
+        if (rest.Length > 0) onText?.Invoke(rest);
         return result;
-    }
-
-    List<TokenLogprob> Top(float[] logprobs, int k)
-    {
-        var top = new List<TokenLogprob>(k);
-        if (k <= 0) return top;
-        var indices = new int[logprobs.Length];
-        for (int i = 0; i < indices.Length; i++) indices[i] = i;
-        var keys = (float[])logprobs.Clone();
-        Array.Sort(keys, indices);
-        for (int i = indices.Length - 1; i >= 0 && top.Count < k; i--)
-            top.Add(new TokenLogprob(indices[i], tokenizer.Decode([indices[i]]), logprobs[indices[i]]));
-        return top;
     }
 }
 

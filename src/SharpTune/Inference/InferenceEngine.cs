@@ -48,8 +48,8 @@ public sealed class InferenceEngine : IDisposable
             var adapters = new List<LoraAdapter>();
             foreach (var spec in args.Adapters)
             {
-                var (path, weight) = ParseAdapterSpec(spec);
-                var adapter = LoraAdapter.Load(path, model, weight);
+                var (name, path, weight) = ParseAdapterSpec(spec);
+                var adapter = LoraAdapter.Load(path, model, weight, name);
                 adapter.FreezeForInference(backend);
                 adapters.Add(adapter);
             }
@@ -65,24 +65,34 @@ public sealed class InferenceEngine : IDisposable
         }
     }
 
-    /// <summary><c>DIR</c> or <c>DIR:WEIGHT</c> (the weight multiplies the adapter's scaling).</summary>
-    public static (string Path, float Weight) ParseAdapterSpec(string spec)
+    /// <summary><c>DIR</c>, <c>DIR:WEIGHT</c> (the weight multiplies the adapter's scaling) or <c>NAME=DIR</c> (deploy's adapter names).</summary>
+    public static (string? Name, string Path, float Weight) ParseAdapterSpec(string spec)
     {
+        int equals = spec.IndexOf('=');
+        if (equals > 0 && !Directory.Exists(spec))
+        {
+            var (_, path, weight) = ParseAdapterSpec(spec[(equals + 1)..]);
+            return (spec[..equals], path, weight);
+        }
         int colon = spec.LastIndexOf(':');
         if (colon > 0 && !Directory.Exists(spec) &&
             float.TryParse(spec[(colon + 1)..], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var w))
-            return (spec[..colon], w);
-        return (spec, 1f);
+            return (null, spec[..colon], w);
+        return (null, spec, 1f);
     }
 
-    /// <summary>Sampling options from the arguments, falling back to generation_config.json and then transformers' defaults.</summary>
-    public SamplingOptions Sampling(GenerationArguments a, int promptLength)
+    /// <summary>
+    /// Sampling options: a request's own values (<paramref name="request"/>, e.g. an API call's), then the arguments, then
+    /// generation_config.json, then transformers' defaults.
+    /// </summary>
+    public SamplingOptions Sampling(GenerationArguments a, int promptLength, SamplingOverrides? request = null)
     {
         var g = GenerationDefaults;
+        var r = request ?? new SamplingOverrides();
         bool sampleByDefault = g.DoSample ?? false;
-        float temperature = a.Temperature ?? (sampleByDefault ? (float)(g.Temperature ?? 1.0) : 0f);
+        float temperature = r.Temperature ?? a.Temperature ?? (sampleByDefault ? (float)(g.Temperature ?? 1.0) : 0f);
         int room = Math.Max(0, MaxLength - promptLength);
-        int maxNew = Math.Min(a.MaxNewTokens ?? g.MaxNewTokens ?? 2048, room);
+        int maxNew = Math.Min(r.MaxNewTokens ?? a.MaxNewTokens ?? g.MaxNewTokens ?? 2048, room);
         if (a.MaxNewTokens is <= 0) throw new SharpTuneException("--max_new_tokens must be positive");
         if (a.Temperature is < 0) throw new SharpTuneException("--temperature must not be negative");
         if (a.TopP is <= 0 or > 1) throw new SharpTuneException("--top_p must be in (0, 1]");
@@ -90,16 +100,18 @@ public sealed class InferenceEngine : IDisposable
         return new SamplingOptions
         {
             Temperature = temperature,
-            TopK = a.TopK ?? g.TopK ?? 50,
-            TopP = a.TopP ?? (float)(g.TopP ?? 1.0),
-            MinP = a.MinP ?? (float)(g.MinP ?? 0.0),
-            RepetitionPenalty = a.RepetitionPenalty ?? (float)(g.RepetitionPenalty ?? 1.0),
-            Seed = (ulong)a.Seed,
+            TopK = r.TopK ?? a.TopK ?? g.TopK ?? 50,
+            TopP = r.TopP ?? a.TopP ?? (float)(g.TopP ?? 1.0),
+            MinP = r.MinP ?? a.MinP ?? (float)(g.MinP ?? 0.0),
+            RepetitionPenalty = r.RepetitionPenalty ?? a.RepetitionPenalty ?? (float)(g.RepetitionPenalty ?? 1.0),
+            PresencePenalty = r.PresencePenalty ?? 0f,
+            FrequencyPenalty = r.FrequencyPenalty ?? 0f,
+            Seed = (ulong)(r.Seed ?? a.Seed),
             MaxNewTokens = maxNew,
             StopTokenIds = StopTokenIds(),
-            StopWords = [.. Template.StopWords.Where(w => Tokenizer.TokenToId(w) == null), .. a.StopWords],
-            Logprobs = a.Logprobs,
-            TopLogprobs = a.TopLogprobs ?? 0,
+            StopWords = [.. Template.StopWords.Where(w => Tokenizer.TokenToId(w) == null), .. a.StopWords, .. r.StopWords ?? []],
+            Logprobs = r.Logprobs ?? a.Logprobs,
+            TopLogprobs = r.TopLogprobs ?? a.TopLogprobs ?? 0,
         };
     }
 

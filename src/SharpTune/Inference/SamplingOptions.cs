@@ -24,3 +24,20 @@ public sealed record SamplingOptions
 
     public bool IsGreedy => Temperature <= 0f || TopK == 1;
 }
+
+/// <summary>One request's own sampling values (an API call's fields); null keeps the server's default.</summary>
+public sealed record SamplingOverrides
+{
+    public float? Temperature { get; init; }
+    public int? TopK { get; init; }
+    public float? TopP { get; init; }
+    public float? MinP { get; init; }
+    public float? RepetitionPenalty { get; init; }
+    public float? PresencePenalty { get; init; }
+    public float? FrequencyPenalty { get; init; }
+    public int? MaxNewTokens { get; init; }
+    public long? Seed { get; init; }
+    public IReadOnlyList<string>? StopWords { get; init; }
+    public bool? Logprobs { get; init; }
+    public int? TopLogprobs { get; init; }
+}

@@ -48,6 +48,30 @@ public sealed class Linear : IDisposable
     }
 
     /// <summary>
+    /// Serving forward over a batch whose rows use different adapters: y = x·Wᵀ + b for every row in one multiply (the
+    /// weight is read once), then each adapter's low-rank update on its own rows only; rows of no adapter get none.
+    /// </summary>
+    public void ForwardRows(IBackend backend, Tensor x, Tensor y, IReadOnlyList<AdapterRows> groups)
+    {
+        backend.MatMul(x, false, Weight, true, y);
+        if (Bias != null) backend.AddBias(y, Bias);
+        foreach (var group in groups)
+        {
+            if (group.Adapter == null) continue;
+            var rowsIn = x.SliceRows(group.Start, group.Count);
+            var rowsOut = y.SliceRows(group.Start, group.Count);
+            foreach (var lora in Adapters)
+            {
+                if (lora.AdapterName != group.Adapter) continue;
+                if (lora.Magnitude != null) throw new SharpTuneException($"{Name}: DoRA adapters are applied by merging; call MergeDora first");
+                using var t = backend.Allocate(backend.ActivationType, group.Count, lora.Rank);
+                backend.MatMul(rowsIn, false, lora.A, true, t);
+                backend.MatMul(t, false, lora.B, true, rowsOut, lora.Scale, 1f);
+            }
+        }
+    }
+
+    /// <summary>
     /// Training forward: as <see cref="Forward"/> but with LoRA dropout, keeping each branch's hidden t = dropout(x)·Aᵀ in
     /// <paramref name="pass"/> for backward.
     /// </summary>

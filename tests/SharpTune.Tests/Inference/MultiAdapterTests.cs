@@ -22,8 +22,8 @@ public class MultiAdapterTests
         var ids = Reference.Ints(reference.Prompts.First().GetProperty("input_ids"));
         using var model = TransformerModel.Load(reference.Dir, CpuBackend.Instance);
         var base_ = Logits(model, ids);
-        var (path, weight) = InferenceEngine.ParseAdapterSpec(adapter + ":0.25");
-        Assert.Equal((adapter, 0.25f), (path, weight));
+        var (name, path, weight) = InferenceEngine.ParseAdapterSpec("first=" + adapter + ":0.25");
+        Assert.Equal(("first", adapter, 0.25f), (name, path, weight));
         LoraAdapter.Load(path, model, weight, "a");
         LoraAdapter.Load(adapter, model, 0.75f, "b");
         var stacked = Logits(model, ids);
