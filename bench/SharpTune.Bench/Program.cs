@@ -14,8 +14,9 @@ public static class Program
             case "tokenizer": return TokenizerBench.Run(args[1..]);
             case "dora": DoraBench.Run(); return 0;
             case "train": return TrainingBench.Run(args[1..]);
+            case "infer": return InferenceBench.Run(args[1..]);
             default:
-                Console.Error.WriteLine("usage: SharpTune.Bench <gemm|matvec|bandwidth|tokenizer [tokenizer.json]|dora|train [--mode lora|full] [--seq 512] [--steps N] [--checkpointing true|false]>");
+                Console.Error.WriteLine("usage: SharpTune.Bench <gemm|matvec|bandwidth|tokenizer [tokenizer.json]|dora|train [--mode lora|full] [--seq 512] [--steps N] [--checkpointing true|false]|infer [--dtype f32|bf16] [--threads N] [--profile]>");
                 return 1;
         }
     }
