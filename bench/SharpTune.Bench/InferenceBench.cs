@@ -28,6 +28,7 @@ internal static class InferenceBench
     {
         var dtype = DType.F32;
         int threads = ParallelRunner.Default.ThreadCount;
+        bool profile = false;
         for (int i = 0; i < args.Length; i++)
         {
             string Value() => i + 1 < args.Length ? args[++i] : throw new SharpTuneException($"infer: {args[i]} needs a value");
@@ -37,7 +38,8 @@ internal static class InferenceBench
                     dtype = Value() switch { "f32" => DType.F32, "bf16" => DType.BF16, var v => throw new SharpTuneException($"infer: --dtype {v}: use f32 or bf16") };
                     break;
                 case "--threads": threads = int.Parse(Value()); break;
-                default: throw new SharpTuneException($"infer: unknown option {args[i]} (use --dtype f32|bf16, --threads N)");
+                case "--profile": profile = true; break;
+                default: throw new SharpTuneException($"infer: unknown option {args[i]} (use --dtype f32|bf16, --threads N, --profile)");
             }
         }
         // The backend runs on the shared default runner, sized by the processor count that the runtime reports.
@@ -52,6 +54,11 @@ internal static class InferenceBench
             WriteCheckpoint(dir, dtype);
             Console.WriteLine($"wrote a random Qwen2.5-0.5B-shaped {dtype} checkpoint in {writeWatch.Elapsed.TotalSeconds:F1} s");
             double bandwidth = MemoryBandwidth.MeasureReadGBps();
+            if (profile)
+            {
+                Profile(dir);
+                return 0;
+            }
             using var model = TransformerModel.Load(dir, CpuBackend.Instance);
             var (prefill, decode) = Measure(model);
             double bytesPerToken = WeightBytesPerToken(dtype);
@@ -99,6 +106,43 @@ internal static class InferenceBench
         }
         decodeRates.Sort();
         return (prefillRates.Max(), decodeRates[decodeRates.Count / 2]);
+    }
+
+    /// <summary>Time per op for one prefill and the decode after it. The wrapped backend is not the CPU backend, so the
+    /// weights are copied into owned memory instead of used from the memory map.</summary>
+    static void Profile(string dir)
+    {
+        var backend = new ProfilingBackend(CpuBackend.Instance);
+        using var model = TransformerModel.Load(dir, backend);
+        var random = new Xoshiro256(3);
+        var prompt = Enumerable.Range(0, PromptTokens).Select(_ => random.NextInt(Vocab)).ToArray();
+        var logitsHost = new float[Vocab];
+        for (int run = 0; run < 2; run++)
+        {
+            using var cache = model.NewCache(PromptTokens + DecodeTokens);
+            backend.Reset();
+            var watch = Stopwatch.StartNew();
+            using (var logits = model.Forward(prompt, cache)) model.Backend.ToHost(logits, logitsHost);
+            if (run == 1)
+            {
+                Console.WriteLine($"prefill: {PromptTokens / watch.Elapsed.TotalSeconds:F1} tokens/s");
+                backend.Print(PromptTokens);
+            }
+            backend.Reset();
+            watch.Restart();
+            int token = Argmax(logitsHost);
+            for (int i = 0; i < DecodeTokens; i++)
+            {
+                using var logits = model.Forward([token], cache);
+                model.Backend.ToHost(logits, logitsHost);
+                token = Argmax(logitsHost);
+            }
+            if (run == 1)
+            {
+                Console.WriteLine($"decode: {DecodeTokens / watch.Elapsed.TotalSeconds:F1} tokens/s");
+                backend.Print(DecodeTokens);
+            }
+        }
     }
 
     static int Argmax(float[] values)
