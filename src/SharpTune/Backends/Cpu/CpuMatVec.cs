@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -16,8 +17,8 @@ internal static unsafe class CpuMatVec
     const int BytesPerTask = 256 * 1024;
     /// <summary>Output columns per task for <see cref="RowsTimesW{T,TLoader}"/> (the accumulators live on the stack).</summary>
     const int ColumnsPerTask = 256;
-    /// <summary>How far ahead of the loads the single-row kernel prefetches (decode at Qwen2.5-0.5B's shape, 2 threads:
-    /// 1 KiB beat none and 2 KiB for float32 weights, and none for bfloat16).</summary>
+    /// <summary>How far ahead of the loads the float32 single-row kernel prefetches in each row (decode at Qwen2.5-0.5B's
+    /// shape, 2 threads: 1 KiB beat none and 2 KiB; prefetching the next group of rows, as for bfloat16, was no faster).</summary>
     const int PrefetchBytes = 1024;
 
     /// <summary>C[i,j] = alpha * sum_p A[i,p]·W[j,p] + beta*C[i,j] for m ≤ 4 rows (y = x·Wᵀ, the linear-layer forward).</summary>
@@ -27,7 +28,19 @@ internal static unsafe class CpuMatVec
     {
         int rowsPerTask = Math.Max(8, BytesPerTask / (k * sizeof(T))) & ~3; // whole groups of four rows for Dot1x4
         var job = new DotJob<T, TLoader> { M = m, N = n, K = k, Alpha = alpha, Beta = beta, A = a, Lda = lda, W = w, Ldw = ldw, C = c, Ldc = ldc, RowsPerTask = rowsPerTask };
-        runner.For((n + rowsPerTask - 1) / rowsPerTask, job, static (j, task) => j.Run(task));
+        int tasks = (n + rowsPerTask - 1) / rowsPerTask;
+        if (m == 1 && Vectorized && typeof(T) == typeof(ushort))
+        {
+            float[] reordered = ArrayPool<float>.Shared.Rent(k);
+            fixed (float* xr = reordered)
+            {
+                BF16DotKernel.Deinterleave(a, k, xr);
+                job.XDeinterleaved = xr;
+                runner.For(tasks, job, static (j, task) => j.Run(task));
+            }
+            ArrayPool<float>.Shared.Return(reordered);
+        }
+        else runner.For(tasks, job, static (j, task) => j.Run(task));
     }
 
     /// <summary>C[i,j] = alpha * sum_p A[i,p]·W[p,j] + beta*C[i,j] for m ≤ 4 rows (dX = dY·W).</summary>
@@ -45,6 +58,8 @@ internal static unsafe class CpuMatVec
         public float Alpha, Beta;
         public float* A, C;
         public T* W;
+        /// <summary>bfloat16 weights and one row: x reordered for <see cref="BF16DotKernel"/>.</summary>
+        public float* XDeinterleaved;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Run(int task)
@@ -57,7 +72,8 @@ internal static unsafe class CpuMatVec
             if (M == 1 && Vectorized)
                 for (; j + 4 <= j1; j += 4)
                 {
-                    Dot1x4(W + (long)j * Ldw, Ldw, x0, K, sums);
+                    if (XDeinterleaved != null) BF16DotKernel.Dot4Rows((ushort*)(W + (long)j * Ldw), Ldw, XDeinterleaved, K, sums);
+                    else Dot1x4(W + (long)j * Ldw, Ldw, x0, K, sums);
                     for (int r = 0; r < 4; r++)
                     {
                         float* target = C + j + r;
