@@ -81,7 +81,7 @@ internal static class InferenceBench
     static (double Prefill, double Decode) Measure(TransformerModel model)
     {
         var random = new Xoshiro256(3);
-        var prompt = Enumerable.Range(0, PromptTokens).Select(_ => random.NextInt(Vocab)).ToArray();
+        var prompt = Enumerable.Range(0, PromptTokens).Select(_ => random.NextBelow(Vocab)).ToArray();
         var prefillRates = new List<double>();
         var decodeRates = new List<double>();
         var logitsHost = new float[Vocab];
@@ -112,10 +112,10 @@ internal static class InferenceBench
     /// weights are copied into owned memory instead of used from the memory map.</summary>
     static void Profile(string dir)
     {
-        var backend = new ProfilingBackend(CpuBackend.Instance);
+        var backend = new TimedBackend(CpuBackend.Instance);
         using var model = TransformerModel.Load(dir, backend);
         var random = new Xoshiro256(3);
-        var prompt = Enumerable.Range(0, PromptTokens).Select(_ => random.NextInt(Vocab)).ToArray();
+        var prompt = Enumerable.Range(0, PromptTokens).Select(_ => random.NextBelow(Vocab)).ToArray();
         var logitsHost = new float[Vocab];
         for (int run = 0; run < 2; run++)
         {
@@ -126,7 +126,7 @@ internal static class InferenceBench
             if (run == 1)
             {
                 Console.WriteLine($"prefill: {PromptTokens / watch.Elapsed.TotalSeconds:F1} tokens/s");
-                backend.Print(PromptTokens);
+                PrintOps(backend, PromptTokens);
             }
             backend.Reset();
             watch.Restart();
@@ -140,9 +140,17 @@ internal static class InferenceBench
             if (run == 1)
             {
                 Console.WriteLine($"decode: {DecodeTokens / watch.Elapsed.TotalSeconds:F1} tokens/s");
-                backend.Print(DecodeTokens);
+                PrintOps(backend, DecodeTokens);
             }
         }
+    }
+
+    static void PrintOps(TimedBackend backend, int tokens)
+    {
+        double all = backend.Ops.Values.Sum(v => v.Seconds);
+        Console.WriteLine($"{"op",-20} {"ms/token",9} {"share",6} {"calls",7}");
+        foreach (var (name, (seconds, calls)) in backend.Ops.OrderByDescending(p => p.Value.Seconds))
+            Console.WriteLine($"{name,-20} {seconds * 1000 / tokens,9:F3} {seconds / all,6:P0} {calls,7}");
     }
 
     static int Argmax(float[] values)
