@@ -14,13 +14,14 @@ public static class Program
             case "tokenizer": return TokenizerBench.Run(args[1..]);
             case "dora": DoraBench.Run(); return 0;
             case "train": return TrainingBench.Run(args[1..]);
+            case "infer": return InferenceBench.Run(args[1..]);
             case "serve": return ServeBench.Run(args[1..]);
             case "cuda-check": return CudaCheck.Run(args[1..]);
             case "cuda-train": return CudaBench.Train(args[1..]);
             case "cuda-decode": return CudaBench.Decode(args[1..]);
             default:
                 Console.Error.WriteLine("usage: SharpTune.Bench <gemm|matvec|bandwidth|tokenizer [tokenizer.json]|dora|train [--mode lora|full] [--seq 512] [--steps N] [--checkpointing true|false]" +
-                                        "|serve [--clients 16] [--model DIR]|cuda-check [testdata]|cuda-train [7b|0.5b] [steps]|cuda-decode [7b|0.5b] [tokens]>");
+                                        "|infer [--dtype f32|bf16] [--threads N] [--profile]|serve [--clients 16] [--model DIR]|cuda-check [testdata]|cuda-train [7b|0.5b] [steps]|cuda-decode [7b|0.5b] [tokens]>");
                 return 1;
         }
     }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using SharpTune.Tensors;
 
 namespace SharpTune.Backends.Cpu;
@@ -9,37 +10,51 @@ public sealed unsafe partial class CpuBackend
     public void Attention(Tensor q, Tensor k, Tensor v, AttentionSpans spans, int headDim, float scale, Tensor output, Tensor? logSumExp)
     {
         int heads = q.RowLength / headDim;
-        int kvHeads = k.RowLength / headDim;
-        int group = heads / kvHeads;
-        int rows = spans.Count;
-        float* qp = q.F32, kp = k.F32, vp = v.F32, op = output.F32;
-        float* lse = logSumExp == null ? null : logSumExp.F32;
-        int qWidth = q.RowLength, kvWidth = k.RowLength;
-        Parallel.For(0, rows * heads, task =>
+        var job = new AttentionJob
         {
-            int row = task / heads, h = task % heads;
-            int start = spans.KeyStart[row], count = spans.KeyEnd[row] - start;
-            var qv = new ReadOnlySpan<float>(qp + (long)row * qWidth + h * headDim, headDim);
-            var ov = new Span<float>(op + (long)row * qWidth + h * headDim, headDim);
-            long kvOffset = (long)(h / group) * headDim;
-            float[] rented = ArrayPool<float>.Shared.Rent(count);
-            var scores = rented.AsSpan(0, count);
+            Spans = spans, HeadDim = headDim, Heads = heads, Group = heads / (k.RowLength / headDim), Scale = scale,
+            Q = q.F32, K = k.F32, V = v.F32, Output = output.F32, LogSumExp = logSumExp == null ? null : logSumExp.F32,
+            QWidth = q.RowLength, KvWidth = k.RowLength,
+        };
+        // The shared runner, not Parallel.For: its workers are the ones the matrix products just used (thread-pool
+        // threads would compete with them for the cores), and a decode step's few heads start without scheduling delay.
+        ParallelRunner.Default.For(spans.Count * heads, job, static (j, task) => j.Run(task));
+    }
+
+    /// <summary>One (query row, head) pair per task: scores, softmax and the weighted sum of values, each output written
+    /// by its own task in a fixed order.</summary>
+    struct AttentionJob
+    {
+        const int StackScores = 2048;
+        public AttentionSpans Spans;
+        public int HeadDim, Heads, Group, QWidth, KvWidth;
+        public float Scale;
+        public float* Q, K, V, Output, LogSumExp;
+
+        [SkipLocalsInit]
+        public readonly void Run(int task)
+        {
+            int row = task / Heads, h = task % Heads;
+            int start = Spans.KeyStart[row], count = Spans.KeyEnd[row] - start;
+            var qv = new ReadOnlySpan<float>(Q + (long)row * QWidth + h * HeadDim, HeadDim);
+            var ov = new Span<float>(Output + (long)row * QWidth + h * HeadDim, HeadDim);
+            float* k = K + (long)start * KvWidth + (long)(h / Group) * HeadDim;
+            float* v = V + (long)start * KvWidth + (long)(h / Group) * HeadDim;
+            float[]? rented = count > StackScores ? ArrayPool<float>.Shared.Rent(count) : null;
+            Span<float> scores = rented != null ? rented.AsSpan(0, count) : stackalloc float[StackScores].Slice(0, count);
             for (int j = 0; j < count; j++)
-                scores[j] = scale * TensorPrimitives.Dot(qv, new ReadOnlySpan<float>(kp + (long)(start + j) * kvWidth + kvOffset, headDim));
+                scores[j] = TensorPrimitives.Dot(qv, new ReadOnlySpan<float>(k + (long)j * KvWidth, HeadDim));
+            TensorPrimitives.Multiply(scores, Scale, scores);
             float max = TensorPrimitives.Max(scores);
-            float sum = 0;
-            for (int j = 0; j < count; j++)
-            {
-                float e = MathF.Exp(scores[j] - max);
-                scores[j] = e;
-                sum += e;
-            }
-            ov.Clear();
+            TensorPrimitives.Subtract(scores, max, scores);
+            TensorPrimitives.Exp(scores, scores);
+            float sum = TensorPrimitives.Sum(scores);
             float inv = 1f / sum;
+            ov.Clear();
             for (int j = 0; j < count; j++)
-                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vp + (long)(start + j) * kvWidth + kvOffset, headDim), scores[j] * inv, ov, ov);
-            if (lse != null) lse[(long)row * heads + h] = max + MathF.Log(sum);
-            ArrayPool<float>.Shared.Return(rented);
-        });
+                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(v + (long)j * KvWidth, HeadDim), scores[j] * inv, ov, ov);
+            if (LogSumExp != null) LogSumExp[(long)row * Heads + h] = max + MathF.Log(sum);
+            if (rented != null) ArrayPool<float>.Shared.Return(rented);
+        }
     }
 }

@@ -165,14 +165,12 @@ public sealed unsafe partial class CpuBackend
 
     public void SwiGlu(Tensor gate, Tensor up, Tensor h)
     {
+        // silu(g)·u = g·sigmoid(g)·u, vectorized (TensorPrimitives' sigmoid uses a SIMD exp).
         var g = gate.AsSpan();
-        var u = up.AsSpan();
         var o = h.AsSpan();
-        for (int i = 0; i < g.Length; i++)
-        {
-            float x = g[i];
-            o[i] = x / (1f + MathF.Exp(-x)) * u[i];
-        }
+        TensorPrimitives.Sigmoid(g, o);
+        TensorPrimitives.Multiply(o, g, o);
+        TensorPrimitives.Multiply(o, up.AsSpan(), o);
     }
 
     /// <summary>Fixed chunks in parallel, each in L1-sized pieces through the vectorized sigmoid of TensorPrimitives.</summary>

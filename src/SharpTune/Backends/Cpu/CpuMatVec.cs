@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -16,15 +17,30 @@ internal static unsafe class CpuMatVec
     const int BytesPerTask = 256 * 1024;
     /// <summary>Output columns per task for <see cref="RowsTimesW{T,TLoader}"/> (the accumulators live on the stack).</summary>
     const int ColumnsPerTask = 256;
+    /// <summary>How far ahead of the loads the float32 single-row kernel prefetches in each row (decode at Qwen2.5-0.5B's
+    /// shape, 2 threads: 1 KiB beat none and 2 KiB; prefetching the next group of rows, as for bfloat16, was no faster).</summary>
+    const int PrefetchBytes = 1024;
 
     /// <summary>C[i,j] = alpha * sum_p A[i,p]·W[j,p] + beta*C[i,j] for m ≤ 4 rows (y = x·Wᵀ, the linear-layer forward).</summary>
     public static void RowsDotW<T, TLoader>(int m, int n, int k, float alpha, float* a, int lda, T* w, int ldw,
         float beta, float* c, int ldc, ParallelRunner runner)
         where T : unmanaged where TLoader : struct, IElementLoader<T>
     {
-        int rowsPerTask = Math.Max(8, BytesPerTask / (k * sizeof(T)));
+        int rowsPerTask = Math.Max(8, BytesPerTask / (k * sizeof(T))) & ~3; // whole groups of four rows for Dot1x4
         var job = new DotJob<T, TLoader> { M = m, N = n, K = k, Alpha = alpha, Beta = beta, A = a, Lda = lda, W = w, Ldw = ldw, C = c, Ldc = ldc, RowsPerTask = rowsPerTask };
-        runner.For((n + rowsPerTask - 1) / rowsPerTask, job, static (j, task) => j.Run(task));
+        int tasks = (n + rowsPerTask - 1) / rowsPerTask;
+        if (m == 1 && Vectorized && typeof(T) == typeof(ushort))
+        {
+            float[] reordered = ArrayPool<float>.Shared.Rent(k);
+            fixed (float* xr = reordered)
+            {
+                BF16DotKernel.Deinterleave(a, k, xr);
+                job.XDeinterleaved = xr;
+                runner.For(tasks, job, static (j, task) => j.Run(task));
+            }
+            ArrayPool<float>.Shared.Return(reordered);
+        }
+        else runner.For(tasks, job, static (j, task) => j.Run(task));
     }
 
     /// <summary>C[i,j] = alpha * sum_p A[i,p]·W[p,j] + beta*C[i,j] for m ≤ 4 rows (dX = dY·W).</summary>
@@ -42,6 +58,8 @@ internal static unsafe class CpuMatVec
         public float Alpha, Beta;
         public float* A, C;
         public T* W;
+        /// <summary>bfloat16 weights and one row: x reordered for <see cref="BF16DotKernel"/>.</summary>
+        public float* XDeinterleaved;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Run(int task)
@@ -50,7 +68,19 @@ internal static unsafe class CpuMatVec
             // Rows of x beyond m alias row 0: the kernel always does four dot products, the extra ones are dropped.
             float* x0 = A, x1 = M > 1 ? A + Lda : A, x2 = M > 2 ? A + 2 * Lda : A, x3 = M > 3 ? A + 3 * Lda : A;
             float* sums = stackalloc float[4];
-            for (int j = task * RowsPerTask; j < j1; j++)
+            int j = task * RowsPerTask;
+            if (M == 1 && Vectorized)
+                for (; j + 4 <= j1; j += 4)
+                {
+                    if (XDeinterleaved != null) BF16DotKernel.Dot4Rows((ushort*)(W + (long)j * Ldw), Ldw, XDeinterleaved, K, sums);
+                    else Dot1x4(W + (long)j * Ldw, Ldw, x0, K, sums);
+                    for (int r = 0; r < 4; r++)
+                    {
+                        float* target = C + j + r;
+                        *target = Update(sums[r], target, Alpha, Beta);
+                    }
+                }
+            for (; j < j1; j++)
             {
                 T* row = W + (long)j * Ldw;
                 if (M == 1) sums[0] = Dot1(row, x0, K);
@@ -61,6 +91,47 @@ internal static unsafe class CpuMatVec
                     *target = Update(sums[i], target, Alpha, Beta);
                 }
             }
+        }
+
+        /// <summary>
+        /// Four weight rows against one x: four streams in flight per thread, two accumulators per row, and a software
+        /// prefetch <see cref="PrefetchBytes"/> ahead in each row (weights are often a memory-mapped file in 4 KiB pages,
+        /// where the hardware prefetchers stop at every page boundary).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        static void Dot1x4(T* w0, int ldw, float* x, int k, float* sums)
+        {
+            T* w1 = w0 + ldw, w2 = w1 + ldw, w3 = w2 + ldw;
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
+            int p = 0;
+            int distance = PrefetchBytes / sizeof(T);
+            for (; p + 16 <= k; p += 16)
+            {
+                Sse.Prefetch0(w0 + p + distance); Sse.Prefetch0(w1 + p + distance);
+                Sse.Prefetch0(w2 + p + distance); Sse.Prefetch0(w3 + p + distance);
+                var xl = Avx.LoadVector256(x + p);
+                var xh = Avx.LoadVector256(x + p + 8);
+                a0 = Fma.MultiplyAdd(TLoader.Load8(w0 + p), xl, a0); b0 = Fma.MultiplyAdd(TLoader.Load8(w0 + p + 8), xh, b0);
+                a1 = Fma.MultiplyAdd(TLoader.Load8(w1 + p), xl, a1); b1 = Fma.MultiplyAdd(TLoader.Load8(w1 + p + 8), xh, b1);
+                a2 = Fma.MultiplyAdd(TLoader.Load8(w2 + p), xl, a2); b2 = Fma.MultiplyAdd(TLoader.Load8(w2 + p + 8), xh, b2);
+                a3 = Fma.MultiplyAdd(TLoader.Load8(w3 + p), xl, a3); b3 = Fma.MultiplyAdd(TLoader.Load8(w3 + p + 8), xh, b3);
+            }
+            for (; p + 8 <= k; p += 8)
+            {
+                var xl = Avx.LoadVector256(x + p);
+                a0 = Fma.MultiplyAdd(TLoader.Load8(w0 + p), xl, a0);
+                a1 = Fma.MultiplyAdd(TLoader.Load8(w1 + p), xl, a1);
+                a2 = Fma.MultiplyAdd(TLoader.Load8(w2 + p), xl, a2);
+                a3 = Fma.MultiplyAdd(TLoader.Load8(w3 + p), xl, a3);
+            }
+            float r0 = Vector256.Sum(a0 + b0), r1 = Vector256.Sum(a1 + b1), r2 = Vector256.Sum(a2 + b2), r3 = Vector256.Sum(a3 + b3);
+            for (; p < k; p++)
+            {
+                r0 = MathF.FusedMultiplyAdd(TLoader.Scalar(w0 + p), x[p], r0); r1 = MathF.FusedMultiplyAdd(TLoader.Scalar(w1 + p), x[p], r1);
+                r2 = MathF.FusedMultiplyAdd(TLoader.Scalar(w2 + p), x[p], r2); r3 = MathF.FusedMultiplyAdd(TLoader.Scalar(w3 + p), x[p], r3);
+            }
+            sums[0] = r0; sums[1] = r1; sums[2] = r2; sums[3] = r3;
         }
 
         /// <summary>Four accumulators of eight lanes: 32 weights per step keep FMA latency off the critical path.</summary>
