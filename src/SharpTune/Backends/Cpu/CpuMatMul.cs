@@ -63,6 +63,11 @@ public static unsafe class CpuMatMul
             else CpuMatVec.RowsTimesW<T, TLoader>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, runner);
             return;
         }
+        if (m <= CpuSmallBatch.MaxRows && !transA && transB)
+        {
+            CpuSmallBatch.RowsDotW<T, TLoader>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, runner);
+            return;
+        }
         var job = new BlockedJob<T, TLoader>
         {
             TransA = transA, TransB = transB, K = k, Alpha = alpha, Beta = beta,
