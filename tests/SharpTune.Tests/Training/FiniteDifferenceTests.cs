@@ -86,12 +86,18 @@ public class FiniteDifferenceTests
         foreach (var (name, parameter) in grads.Parameters)
         {
             var original = parameter.AsSpan().ToArray();
+            var g = grads.GradientOf(parameter).AsSpan();
+            // A random unit direction, tilted halfway towards the analytic gradient: a purely random one projects a small
+            // gradient to below the resolution of float32 finite differences, while the tilt keeps the projection large and a
+            // wrong gradient (sign, scale or direction) still changes the numeric derivative. A unit step keeps the O(eps²)
+            // truncation error negligible whatever the tensor's size.
             var direction = new float[original.Length];
             for (int i = 0; i < direction.Length; i++) direction[i] = (float)(random.NextDouble() * 2 - 1);
-            // A unit direction keeps the step small whatever the tensor's size, so the O(eps²) truncation error stays negligible.
-            float length = MathF.Sqrt(direction.Sum(d => d * d));
-            for (int i = 0; i < direction.Length; i++) direction[i] /= length;
-            var g = grads.GradientOf(parameter).AsSpan();
+            Normalize(direction);
+            float gradientNorm = MathF.Sqrt(TensorPrimitivesSumOfSquares(g));
+            if (gradientNorm > 0)
+                for (int i = 0; i < direction.Length; i++) direction[i] += g[i] / gradientNorm;
+            Normalize(direction);
             double analytic = 0;
             for (int i = 0; i < g.Length; i++) analytic += g[i] * (double)direction[i];
                         double Loss(float sign)
@@ -108,6 +114,14 @@ public class FiniteDifferenceTests
             Assert.True(error < 2e-2, $"{name}: analytic {analytic}, numeric {numeric}");
         }
     }
+
+    static void Normalize(float[] v)
+    {
+        float length = MathF.Sqrt(v.Sum(d => d * d));
+        for (int i = 0; i < v.Length; i++) v[i] /= length;
+    }
+
+    static float TensorPrimitivesSumOfSquares(ReadOnlySpan<float> x) => System.Numerics.Tensors.TensorPrimitives.SumOfSquares(x);
 
     /// <summary>Loads with every weight in owned float32 memory (the memory map is read-only).</summary>
     static TransformerModel LoadOwned(string dir)
