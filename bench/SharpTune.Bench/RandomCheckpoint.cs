@@ -5,17 +5,25 @@ using SharpTune.Tensors;
 namespace SharpTune.Bench;
 
 /// <summary>
-/// A Qwen2.5-0.5B-shaped checkpoint with random BF16 weights (the dtype the real one ships in), written once to the temp
-/// folder and reused by later runs. Tensors are generated while the file is written, so writing never holds the model.
+/// Checkpoints of Qwen2.5-0.5B's shape (hidden 896, intermediate 4864, 24 layers, 14 heads, 2 KV heads, q/k/v bias, vocab
+/// 151936, tied) with random weights — uniform with std 0.02 as an initialised model, norms 1 — in F32 or BF16. Each tensor is
+/// generated while it is written, so writing never holds the model in memory.
 /// </summary>
 internal static class RandomCheckpoint
 {
     const int Hidden = 896, Intermediate = 4864, Layers = 24, Heads = 14, KvHeads = 2, HeadDim = 64, Vocab = 151936;
 
-    public static string Qwen25HalfB()
+    /// <summary>A BF16 copy written once to the temp folder and reused by later runs (and the tokenizer, when given).</summary>
+    public static string Cached(string? tokenizerDir = null)
     {
-        var dir = Path.Combine(Path.GetTempPath(), "sharptune-bench-qwen2.5-0.5b-shape");
-        if (File.Exists(Path.Combine(dir, "model.safetensors"))) return dir;
+        var dir = Path.Combine(Path.GetTempPath(), tokenizerDir == null ? "sharptune-bench-qwen2.5-0.5b-shape" : "sharptune-bench-qwen2.5-0.5b-tokenizer");
+        if (!File.Exists(Path.Combine(dir, "model.safetensors"))) Write(dir, DType.BF16, tokenizerDir);
+        return dir;
+    }
+
+    /// <summary>Writes config.json and model.safetensors (and the tokenizer files of <paramref name="tokenizerDir"/>, if given) into <paramref name="dir"/>.</summary>
+    public static void Write(string dir, DType dtype, string? tokenizerDir = null)
+    {
         Directory.CreateDirectory(dir);
         var config = new JsonObject
         {
@@ -33,52 +41,56 @@ internal static class RandomCheckpoint
             ["tie_word_embeddings"] = true,
             ["hidden_act"] = "silu",
             ["bos_token_id"] = 151643,
-            ["eos_token_id"] = 151645,
-            ["torch_dtype"] = "bfloat16",
+            ["eos_token_id"] = 151643,
+            ["torch_dtype"] = dtype == DType.BF16 ? "bfloat16" : "float32",
         };
-        AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString());
+        File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString());
+        if (tokenizerDir != null)
+            foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json" })
+                File.Copy(Path.Combine(tokenizerDir, f), Path.Combine(dir, f), overwrite: true);
+        ulong seed = 1;
         var tensors = new List<TensorToWrite>();
-        ulong stream = 0;
-        void Add(string name, float center, float spread, params int[] shape)
-        {
-            var random = new Xoshiro256(++stream);
-            long count = shape.Aggregate(1L, (a, b) => a * b);
-            tensors.Add(new TensorToWrite(name, DType.BF16, shape.Select(d => (long)d).ToArray(), s =>
-            {
-                var buffer = new byte[1 << 16];
-                for (long done = 0; done < count;)
-                {
-                    int n = (int)Math.Min(buffer.Length / 2, count - done);
-                    for (int i = 0; i < n; i++)
-                    {
-                        ushort v = FloatConversions.F32ToBF16(center + (float)((random.NextDouble() * 2 - 1) * spread));
-                        buffer[2 * i] = (byte)v;
-                        buffer[2 * i + 1] = (byte)(v >> 8);
-                    }
-                    s.Write(buffer, 0, 2 * n);
-                    done += n;
-                }
-            }));
-        }
-        Add("model.embed_tokens.weight", 0, 0.05f, Vocab, Hidden);
+        // Weights ~ uniform with std 0.02 (as an initialised model), norms 1; each tensor is generated while it is written.
+        void Add(string name, float center, float std, params long[] shape) =>
+            tensors.Add(RandomTensor(name, dtype, shape, center, std, seed++));
+        Add("model.embed_tokens.weight", 0, 0.02f, Vocab, Hidden);
         for (int l = 0; l < Layers; l++)
         {
             string p = $"model.layers.{l}.";
-            Add(p + "input_layernorm.weight", 1, 0.1f, Hidden);
-            Add(p + "post_attention_layernorm.weight", 1, 0.1f, Hidden);
-            Add(p + "self_attn.q_proj.weight", 0, 0.05f, Heads * HeadDim, Hidden);
-            Add(p + "self_attn.q_proj.bias", 0, 0.05f, Heads * HeadDim);
-            Add(p + "self_attn.k_proj.weight", 0, 0.05f, KvHeads * HeadDim, Hidden);
-            Add(p + "self_attn.k_proj.bias", 0, 0.05f, KvHeads * HeadDim);
-            Add(p + "self_attn.v_proj.weight", 0, 0.05f, KvHeads * HeadDim, Hidden);
-            Add(p + "self_attn.v_proj.bias", 0, 0.05f, KvHeads * HeadDim);
-            Add(p + "self_attn.o_proj.weight", 0, 0.05f, Hidden, Heads * HeadDim);
-            Add(p + "mlp.gate_proj.weight", 0, 0.05f, Intermediate, Hidden);
-            Add(p + "mlp.up_proj.weight", 0, 0.05f, Intermediate, Hidden);
-            Add(p + "mlp.down_proj.weight", 0, 0.03f, Hidden, Intermediate);
+            Add(p + "input_layernorm.weight", 1, 0, Hidden);
+            Add(p + "post_attention_layernorm.weight", 1, 0, Hidden);
+            Add(p + "self_attn.q_proj.weight", 0, 0.02f, Heads * HeadDim, Hidden);
+            Add(p + "self_attn.k_proj.weight", 0, 0.02f, KvHeads * HeadDim, Hidden);
+            Add(p + "self_attn.v_proj.weight", 0, 0.02f, KvHeads * HeadDim, Hidden);
+            Add(p + "self_attn.q_proj.bias", 0, 0.02f, Heads * HeadDim);
+            Add(p + "self_attn.k_proj.bias", 0, 0.02f, KvHeads * HeadDim);
+            Add(p + "self_attn.v_proj.bias", 0, 0.02f, KvHeads * HeadDim);
+            Add(p + "self_attn.o_proj.weight", 0, 0.02f, Hidden, Heads * HeadDim);
+            Add(p + "mlp.gate_proj.weight", 0, 0.02f, Intermediate, Hidden);
+            Add(p + "mlp.up_proj.weight", 0, 0.02f, Intermediate, Hidden);
+            Add(p + "mlp.down_proj.weight", 0, 0.02f, Hidden, Intermediate);
         }
-        Add("model.norm.weight", 1, 0.1f, Hidden);
+        Add("model.norm.weight", 1, 0, Hidden);
         SafeTensorsWriter.Write(Path.Combine(dir, "model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
-        return dir;
     }
+
+
+    static TensorToWrite RandomTensor(string name, DType dtype, long[] shape, float center, float std, ulong seed) =>
+        new(name, dtype, shape, stream =>
+        {
+            const int chunk = 1 << 16;
+            long count = shape.Aggregate(1L, (a, b) => a * b);
+            var values = new float[chunk];
+            var bytes = new byte[chunk * dtype.SizeInBytes()];
+            var random = new Xoshiro256(seed);
+            float spread = std * MathF.Sqrt(3f); // uniform on [-a, a] has std a/√3
+            for (long start = 0; start < count; start += chunk)
+            {
+                int n = (int)Math.Min(chunk, count - start);
+                for (int i = 0; i < n; i++) values[i] = center + (float)(random.NextDouble() * 2 - 1) * spread;
+                int byteCount = n * dtype.SizeInBytes();
+                FloatConversions.FromF32(dtype, values.AsSpan(0, n), bytes.AsSpan(0, byteCount));
+                stream.Write(bytes, 0, byteCount);
+            }
+        });
 }

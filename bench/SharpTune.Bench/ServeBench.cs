@@ -24,8 +24,7 @@ public static class ServeBench
         // The random checkpoint borrows the real Qwen tokenizer of the shared qwen2-tiny fixture.
         string tokenizerDir = OptionText(args, "--tokenizer_dir")
             ?? Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../../shared/testdata/models/qwen2-tiny"));
-        string model = OptionText(args, "--model") ?? RandomQwenCheckpoint.Create(
-            Path.Combine(Path.GetTempPath(), "sharptune-bench-qwen2.5-0.5b-random"), tokenizerDir);
+        string model = OptionText(args, "--model") ?? RandomCheckpoint.Cached(tokenizerDir);
         var deploy = ArgumentParser.Parse<DeployArguments>(["--model", model, "--port", "0", "--max_num_seqs", clients.ToString(),
                                                             "--max_model_len", "2048", "--device", "cpu"]);
         var server = DeployServer.StartAsync(deploy, CpuBackend.Instance).GetAwaiter().GetResult();

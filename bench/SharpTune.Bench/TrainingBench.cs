@@ -37,7 +37,7 @@ internal static class TrainingBench
 
         var runner = ParallelRunner.Default;
         double peak = MatMulPeak.MeasureGflops(runner: runner);
-        var dir = RandomCheckpoint.Qwen25HalfB();
+        var dir = RandomCheckpoint.Cached();
         var backend = new TimedBackend(CpuBackend.Instance);
         using var model = TransformerModel.Load(dir, backend);
         using var grads = new GradientSet(backend);
