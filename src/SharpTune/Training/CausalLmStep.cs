@@ -29,16 +29,11 @@ public sealed class CausalLmStep(TransformerModel model, bool gradientCheckpoint
     {
         var be = model.Backend;
         var s = model.Shape;
-        int n = batch.Length;
         var t = be.ActivationType;
-        model.Rope.EnsureLength(batch.Positions.Max() + 1);
-        using var ids = be.FromHost(batch.InputIds, n);
-        using var positions = be.FromHost(batch.Positions, n);
-        using var targets = be.FromHost(batch.Targets, n);
-        var spans = AttentionSpans.CausalFromPositions(batch.Positions);
+        using var input = new BatchInput(model, batch);
+        var (ids, positions, targets, spans, x) = (input.Ids, input.Positions, input.Targets, input.Spans, input.Hidden);
+        int n = batch.Length;
         using var pass = new LoraPass(dropoutSeed);
-        using var x = be.Allocate(t, n, s.Hidden);
-        be.Embedding(model.Embedding, ids, x);
 
         int layers = model.Layers.Length;
         var acts = new LayerActivations[gradientCheckpointing ? 1 : layers];
@@ -84,18 +79,10 @@ public sealed class CausalLmStep(TransformerModel model, bool gradientCheckpoint
     public LossStats Evaluate(TrainingBatch batch)
     {
         var be = model.Backend;
-        var s = model.Shape;
-        int n = batch.Length;
-        model.Rope.EnsureLength(batch.Positions.Max() + 1);
-        using var ids = be.FromHost(batch.InputIds, n);
-        using var positions = be.FromHost(batch.Positions, n);
-        using var targets = be.FromHost(batch.Targets, n);
-        var spans = AttentionSpans.CausalFromPositions(batch.Positions);
-        using var x = be.Allocate(be.ActivationType, n, s.Hidden);
-        be.Embedding(model.Embedding, ids, x);
-        using var a = new LayerActivations(be, s, n);
-        foreach (var layer in model.Layers) layer.Forward(be, s, x, positions, spans, a, null, model.Rope);
-        return HeadForwardBackward(x, targets, 0f, null, null);
+        using var input = new BatchInput(model, batch);
+        using var a = new LayerActivations(be, model.Shape, batch.Length);
+        foreach (var layer in model.Layers) layer.Forward(be, model.Shape, input.Hidden, input.Positions, input.Spans, a, null, model.Rope);
+        return HeadForwardBackward(input.Hidden, input.Targets, 0f, null, null);
     }
 
     /// <summary>Final norm, output head and cross-entropy in row chunks; with <paramref name="dx"/>, also their backward.</summary>
@@ -126,5 +113,36 @@ public sealed class CausalLmStep(TransformerModel model, bool gradientCheckpoint
         }
         if (dx != null) be.RmsNormBackward(dNormed!, x, model.FinalNorm, rstd, dx, grads!.For(model.FinalNorm), accumulateDx: false);
         return stats;
+    }
+}
+
+/// <summary>A micro-batch on the backend: ids, positions, shifted targets, attention spans, and the embedded hidden states.</summary>
+internal sealed class BatchInput : IDisposable
+{
+    public BatchInput(TransformerModel model, TrainingBatch batch)
+    {
+        var be = model.Backend;
+        int n = batch.Length;
+        model.Rope.EnsureLength(batch.Positions.Max() + 1);
+        Ids = be.FromHost(batch.InputIds, n);
+        Positions = be.FromHost(batch.Positions, n);
+        Targets = be.FromHost(batch.Targets, n);
+        Spans = AttentionSpans.CausalFromPositions(batch.Positions);
+        Hidden = be.Allocate(be.ActivationType, n, model.Shape.Hidden);
+        be.Embedding(model.Embedding, Ids, Hidden);
+    }
+
+    public Tensor Ids { get; }
+    public Tensor Positions { get; }
+    public Tensor Targets { get; }
+    public AttentionSpans Spans { get; }
+    public Tensor Hidden { get; }
+
+    public void Dispose()
+    {
+        Ids.Dispose();
+        Positions.Dispose();
+        Targets.Dispose();
+        Hidden.Dispose();
     }
 }
