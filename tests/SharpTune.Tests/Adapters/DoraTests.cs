@@ -105,9 +105,9 @@ public class DoraTests
         using var model = LoadOwned(TinyModel.Create("qwen2"));
         CreateDora(model, dropout: 0);
         int[] tokens = [3, 17, 9, 22, 5, 31];
-        var before = Logits(model, tokens);
+        var before = Reference.Logits(model, tokens, allPositions: true);
         Assert.Equal(14, LoraMerge.MergeAll(model));
-        var after = Logits(model, tokens);
+        var after = Reference.Logits(model, tokens, allPositions: true);
         double scale = before.Max(Math.Abs);
         for (int i = 0; i < before.Length; i++) Assert.True(Math.Abs(after[i] - before[i]) <= 1e-5 * scale, $"logit {i}: {after[i]} vs {before[i]}");
     }
@@ -123,7 +123,7 @@ public class DoraTests
         {
             var adapter = CreateDora(model, dropout: 0.1);
             adapter.Save(dir, Be);
-            expected = Logits(model, tokens);
+            expected = Reference.Logits(model, tokens, allPositions: true);
         }
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "adapter_config.json")))!;
         Assert.True(config["use_dora"]!.GetValue<bool>());
@@ -287,14 +287,7 @@ public class DoraTests
     {
         using var model = TransformerModel.Load(modelDir, Be);
         LoraAdapter.Load(adapterDir, model);
-        return Logits(model, tokens);
-    }
-
-    internal static float[] Logits(TransformerModel model, int[] tokens)
-    {
-        using var cache = model.NewCache(tokens.Length);
-        using var logits = model.Forward(tokens, cache, tokens.Length);
-        return logits.AsSpan().ToArray();
+        return Reference.Logits(model, tokens, allPositions: true);
     }
 
     static float[] RandomValues(int count, ulong seed)

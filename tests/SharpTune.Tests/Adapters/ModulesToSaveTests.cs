@@ -43,7 +43,7 @@ public class ModulesToSaveTests
         Assert.Equal(["model.embed_tokens.weight", "lm_head.weight"], moved);
         Assert.All(adapter.Branches, b => Assert.Contains(Host(b.Branch.B), v => v != 0));
 
-        var trained = DoraTests.Logits(model, Tokens);
+        var trained = Reference.Logits(model, Tokens, allPositions: true);
         var dir = TestData.TempDir("saved-modules");
         adapter.Save(dir, Be);
         using (var file = Checkpoint.Open(Path.Combine(dir, "adapter_model.safetensors")))
@@ -55,13 +55,13 @@ public class ModulesToSaveTests
         using var fresh = TransformerModel.Load(modelDir, Be);
         var loaded = LoraAdapter.Load(dir, fresh);
         Assert.Equal(["embed_tokens", "lm_head"], loaded.Config.ModulesToSave!);
-        Assert.Equal(trained, DoraTests.Logits(fresh, Tokens));
+        Assert.Equal(trained, Reference.Logits(fresh, Tokens, allPositions: true));
 
         // Detaching gives the base model back, tie included.
         loaded.Detach();
         Assert.Equal(tied, fresh.TiedEmbeddings);
         using var original = TransformerModel.Load(modelDir, Be);
-        Assert.Equal(DoraTests.Logits(original, Tokens), DoraTests.Logits(fresh, Tokens));
+        Assert.Equal(Reference.Logits(original, Tokens, allPositions: true), Reference.Logits(fresh, Tokens, allPositions: true));
     }
 
     [Fact]
@@ -72,13 +72,13 @@ public class ModulesToSaveTests
         var adapter = LoraAdapter.Create(model, new LoraConfig { Rank = 2, Alpha = 4, Dropout = 0, UseDora = true, ModulesToSave = ["lm_head"] }, seed: 4);
         using var grads = TrainableSet(adapter);
         TrainSteps(model, grads, 2);
-        var trained = DoraTests.Logits(model, Tokens);
+        var trained = Reference.Logits(model, Tokens, allPositions: true);
         LoraMerge.MergeAll(model);
         var output = TestData.TempDir("merged");
         ModelWriter.Save(model, modelDir, output, DType.F32);
         using var merged = TransformerModel.Load(output, Be);
         Assert.False(merged.Config.TieWordEmbeddings);
-        var logits = DoraTests.Logits(merged, Tokens);
+        var logits = Reference.Logits(merged, Tokens, allPositions: true);
         double scale = trained.Max(Math.Abs);
         for (int i = 0; i < trained.Length; i++) Assert.True(Math.Abs(logits[i] - trained[i]) <= 1e-5 * scale, $"logit {i}: {logits[i]} vs {trained[i]}");
     }

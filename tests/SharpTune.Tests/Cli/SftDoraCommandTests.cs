@@ -52,10 +52,10 @@ public class SftDoraCommandTests
         using (var model = TransformerModel.Load(TestData.BundledModel, CpuBackend.Instance))
         {
             LoraAdapter.Load(final, model);
-            adapted = Adapters.DoraTests.Logits(model, tokens);
+            adapted = Reference.Logits(model, tokens, allPositions: true);
         }
         using var mergedModel = TransformerModel.Load(merged, CpuBackend.Instance);
-        var logits = Adapters.DoraTests.Logits(mergedModel, tokens);
+        var logits = Reference.Logits(mergedModel, tokens, allPositions: true);
         double scale = adapted.Max(Math.Abs);
         for (int i = 0; i < adapted.Length; i++) Assert.True(Math.Abs(logits[i] - adapted[i]) <= 1e-5 * scale, $"logit {i}: {logits[i]} vs {adapted[i]}");
     }

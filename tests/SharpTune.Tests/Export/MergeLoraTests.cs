@@ -9,13 +9,6 @@ namespace SharpTune.Tests.Export;
 
 public class MergeLoraTests
 {
-    static float[] Logits(TransformerModel model, int[] ids)
-    {
-        using var cache = model.NewCache(ids.Length);
-        using var logits = model.Forward(ids, cache);
-        return logits.AsSpan().ToArray();
-    }
-
     [SkippableTheory]
     [InlineData("qwen2-tiny")]
     [InlineData("llama3-tiny")]
@@ -33,10 +26,10 @@ public class MergeLoraTests
         using (var baseModel = TransformerModel.Load(reference.Dir, CpuBackend.Instance))
         {
             LoraAdapter.Load(adapterDir, baseModel);
-            expected = Logits(baseModel, ids);
+            expected = Reference.Logits(baseModel, ids);
         }
         using var merged = TransformerModel.Load(output, CpuBackend.Instance);
-        Assert.True(Reference.RelativeError(Logits(merged, ids), expected) < 1e-5);
+        Assert.True(Reference.RelativeError(Reference.Logits(merged, ids), expected) < 1e-5);
         foreach (var file in new[] { "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json" })
             Assert.True(File.Exists(Path.Combine(output, file)), file);
     }

@@ -20,7 +20,7 @@ public class ModelParityTests
         {
             var ids = Reference.Ints(prompt.GetProperty("input_ids"));
             var expected = reference.Floats(prompt.GetProperty("last_logits_file").GetString()!);
-            var logits = Run(model, ids);
+            var logits = Reference.Logits(model, ids);
             Assert.True(Reference.RelativeError(logits, expected) < 1e-4, $"{modelName} prompt {prompt}: relative error {Reference.RelativeError(logits, expected)}");
             Assert.Equal(Reference.TopK(expected, 5), Reference.TopK(logits, 5));
         }
@@ -85,14 +85,8 @@ public class ModelParityTests
         LoraAdapter.Load(Path.Combine(reference.Dir, "lora_adapter"), model);
         var ids = Reference.Ints(reference.Prompts.First().GetProperty("input_ids"));
         var expected = reference.Floats("lora_adapter/ref_logits_p0_with_adapter.f32");
-        var logits = Run(model, ids);
+        var logits = Reference.Logits(model, ids);
         Assert.True(Reference.RelativeError(logits, expected) < 1e-4, $"relative error {Reference.RelativeError(logits, expected)}");
     }
 
-    static float[] Run(TransformerModel model, int[] ids)
-    {
-        using var cache = model.NewCache(ids.Length);
-        using var logits = model.Forward(ids, cache);
-        return logits.AsSpan().ToArray();
-    }
 }

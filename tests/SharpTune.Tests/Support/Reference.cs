@@ -1,4 +1,5 @@
 using System.Text.Json;
+using SharpTune.Models;
 
 namespace SharpTune.Tests;
 
@@ -34,6 +35,14 @@ public sealed class Reference
             norm += (double)expected[i] * expected[i];
         }
         return Math.Sqrt(diff / norm);
+    }
+
+    /// <summary>The logits of one fresh forward pass over <paramref name="ids"/>: the last position's, or every position's.</summary>
+    public static float[] Logits(TransformerModel model, int[] ids, bool allPositions = false)
+    {
+        using var cache = model.NewCache(ids.Length);
+        using var logits = model.Forward(ids, cache, allPositions ? ids.Length : 1);
+        return logits.AsSpan().ToArray();
     }
 
     public static int[] TopK(ReadOnlySpan<float> values, int k)

@@ -6,12 +6,7 @@ public sealed unsafe partial class CpuBackend
 {
     public void MatMul(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha = 1f, float beta = 0f)
     {
-        int m = transA ? a.RowLength : a.Rows;
-        int k = transA ? a.Rows : a.RowLength;
-        int n = transB ? b.Rows : b.RowLength;
-        int kb = transB ? b.RowLength : b.Rows;
-        if (k != kb || c.Rows != m || c.RowLength != n)
-            throw new ArgumentException($"matmul shapes: A{(transA ? "ᵀ" : "")} [{string.Join(",", a.Shape)}], B{(transB ? "ᵀ" : "")} [{string.Join(",", b.Shape)}], C [{string.Join(",", c.Shape)}]");
+        var (m, n, k) = MatMulShape.Of(a, transA, b, transB, c);
         switch (b.DType)
         {
             case DType.F32:
