@@ -68,7 +68,7 @@ public static class TrainingCheckpoint
             using var host = backend.FromHost(values, DType.F32, tensor.Shape);
             backend.Copy(host, tensor);
         }
-        var step = file.FileOf(optimizer.State().First().Key).Metadata.GetValueOrDefault("step");
+        var step = file.Files[0].Metadata.GetValueOrDefault("step");
         optimizer.Step = int.TryParse(step, CultureInfo.InvariantCulture, out var s) ? s
             : throw new SharpTuneException($"{path}: metadata 'step' is missing");
     }
