@@ -29,6 +29,8 @@ public static class CudaCheck
         checks.Add(() => CudaChecks.StoriesGreedyText(f32, Model("stories260K")));
         checks.Add(() => CudaChecks.LoraLossCurve(bf16, Model("stories260K"), 50, 0.02));
         checks.Add(() => CudaChecks.LoraLossCurve(f32, Model("stories260K"), 50, 0.02));
+        checks.Add(() => CudaChecks.LoraLossCurve(f32, Model("stories260K"), 20, 1e-4, dora: true));
+        checks.Add(() => CudaChecks.LoraLossCurve(bf16, Model("stories260K"), 20, 0.02, dora: true));
         int failed = 0;
         foreach (var check in checks)
         {

@@ -100,13 +100,13 @@ public static class CudaChecks
     /// difference of a step's loss. (At lr 1e-3 the two rows are memorized and the loss falls to 0.01, where relative
     /// differences measure rounding of a near-zero number rather than the training.)
     /// </summary>
-    public static CudaCheckResult LoraLossCurve(IBackend gpu, string modelDir, int steps, double limit)
+    public static CudaCheckResult LoraLossCurve(IBackend gpu, string modelDir, int steps, double limit, bool dora = false)
     {
         var ids = Ints(ReadReference(modelDir).GetProperty("greedy_from_bos").GetProperty("generated_ids_first_255"));
         int[] rowA = [1, .. ids[..127]], rowB = [1, .. ids[127..254]];
         var batch = TrainingBatch.FromRows([rowA, rowB], [rowA, rowB]);
-        var cpu = Train(CpuBackend.Instance, modelDir, batch, steps);
-        var cuda = Train(gpu, modelDir, batch, steps);
+        var cpu = Train(CpuBackend.Instance, modelDir, batch, steps, dora);
+        var cuda = Train(gpu, modelDir, batch, steps, dora);
         double worst = 0;
         int worstStep = 0;
         for (int i = 0; i < steps; i++)
@@ -114,19 +114,20 @@ public static class CudaChecks
             double e = Math.Abs(cuda[i] - cpu[i]) / cpu[i];
             if (e > worst) (worst, worstStep) = (e, i + 1);
         }
-        return new($"stories260K {steps}-step LoRA loss curve {gpu.ActivationType} vs CPU", worst, limit,
+        return new($"stories260K {steps}-step {(dora ? "DoRA" : "LoRA")} loss curve {gpu.ActivationType} vs CPU", worst, limit,
                    $"CPU loss {cpu[0]:F4} -> {cpu[^1]:F4}, GPU {cuda[0]:F4} -> {cuda[^1]:F4}, worst at step {worstStep}");
     }
 
-    static double[] Train(IBackend backend, string modelDir, TrainingBatch batch, int steps)
+    static double[] Train(IBackend backend, string modelDir, TrainingBatch batch, int steps, bool dora)
     {
         using var model = TransformerModel.Load(modelDir, backend);
-        var adapter = LoraAdapter.Create(model, new LoraConfig { Rank = 8, Alpha = 32, Dropout = 0.05 }, seed: 42);
+        var adapter = LoraAdapter.Create(model, new LoraConfig { Rank = 8, Alpha = 32, Dropout = 0.05, UseDora = dora }, seed: 42);
         using var grads = new GradientSet(backend);
         foreach (var (module, branch) in adapter.Branches)
         {
             grads.Add($"{module.Name}.lora_A", branch.A);
             grads.Add($"{module.Name}.lora_B", branch.B);
+            if (branch.Magnitude != null) grads.Add($"{module.Name}.lora_magnitude_vector", branch.Magnitude);
         }
         using var optimizer = new AdamWOptimizer(backend, grads, 0.9, 0.999, 1e-8, 0.1);
         var step = new CausalLmStep(model, gradientCheckpointing: true);

@@ -59,5 +59,9 @@ public class CudaParityTests(CudaBackends gpus) : IClassFixture<CudaBackends>
     public void FiftyStepLoraLossCurveStaysWithinTwoPercentOfTheCpu() =>
         AssertPassed(CudaChecks.LoraLossCurve(gpus.Require(DType.BF16), TestData.Model("stories260K"), 50, 0.02));
 
+    [SkippableFact]
+    public void DoraLossCurveMatchesTheCpuInFloat32Mode() =>
+        AssertPassed(CudaChecks.LoraLossCurve(gpus.Require(DType.F32), TestData.Model("stories260K"), 20, 1e-4, dora: true));
+
     static void AssertPassed(CudaCheckResult result) => Assert.True(result.Passed, result.ToString());
 }
