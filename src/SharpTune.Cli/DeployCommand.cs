@@ -7,7 +7,7 @@ internal static class DeployCommand
 {
     public static int Run(DeployArguments args, TextWriter output)
     {
-        var server = DeployServer.StartAsync(args, SharpTune.Backends.DeviceSelection.Select(args.Device)).GetAwaiter().GetResult();
+        var server = DeployServer.StartAsync(args, SharpTune.Backends.DeviceSelection.Select(args.Device, args.TorchDtype)).GetAwaiter().GetResult();
         try
         {
             var adapters = server.Engine.Adapters.Count == 0 ? "" : $" (adapters: {string.Join(", ", server.Engine.Adapters.Select(a => a.Name))})";

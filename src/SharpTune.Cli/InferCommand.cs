@@ -8,7 +8,7 @@ internal static class InferCommand
 {
     public static int Run(InferArguments args, TextReader input, TextWriter output, TextWriter error)
     {
-        using var engine = InferenceEngine.Load(args, SharpTune.Backends.DeviceSelection.Select(args.Device));
+        using var engine = InferenceEngine.Load(args, SharpTune.Backends.DeviceSelection.Select(args.Device, args.TorchDtype));
         if (args.ValDataset.Length > 0)
         {
             var resultPath = args.ResultPath ?? Path.Combine("result", $"infer-{DateTime.Now:yyyyMMdd-HHmmss}.jsonl");

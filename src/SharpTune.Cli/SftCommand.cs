@@ -9,7 +9,7 @@ internal static class SftCommand
     public static int Run(SftArguments args, TextWriter output)
     {
         var console = new TrainingConsole(output, TrainingConsole.IsTerminal(output));
-        using var trainer = new SftTrainer(args, DeviceSelection.Select(args.Device), console);
+        using var trainer = new SftTrainer(args, DeviceSelection.Select(args.Device, args.TorchDtype), console);
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {

@@ -23,6 +23,9 @@ public class ModelArguments
     [Arg("device", Help = "cpu, cuda or auto")]
     public string Device { get; set; } = "auto";
 
+    [Arg("torch_dtype", Help = "GPU compute type: bfloat16 (default) or float32 (the checking mode)")]
+    public string? TorchDtype { get; set; }
+
     [Arg("verbose", Help = "print stack traces with errors")]
     public bool Verbose { get; set; }
 }

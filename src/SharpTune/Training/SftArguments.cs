@@ -17,6 +17,7 @@ public sealed class SftArguments
     [Arg("model_name", Help = "self-cognition: the model's name, Chinese then English")] public string[]? ModelName { get; set; }
     [Arg("model_author", Help = "self-cognition: the author, Chinese then English")] public string[]? ModelAuthor { get; set; }
     [Arg("device", Help = "cpu, cuda or auto")] public string Device { get; set; } = "auto";
+    [Arg("torch_dtype", Help = "GPU compute type: bfloat16 (default) or float32 (the checking mode)")] public string? TorchDtype { get; set; }
     [Arg("seed")] public int Seed { get; set; } = 42;
     [Arg("verbose")] public bool Verbose { get; set; }
 

@@ -1,6 +1,7 @@
 using SharpTune.Backends;
 using SharpTune.Backends.Cpu;
 using SharpTune.Backends.Cuda;
+using SharpTune.Tensors;
 
 namespace SharpTune.Tests.Cuda;
 
@@ -22,6 +23,21 @@ public class DeviceSelectionTests
         var error = Assert.Throws<SharpTuneException>(() => DeviceSelection.Select("gpu0"));
         Assert.Contains("'gpu0'", error.Message);
         Assert.Same(CpuBackend.Instance, DeviceSelection.Select("cpu"));
+    }
+
+    [Theory]
+    [InlineData(null, DType.BF16)]
+    [InlineData("bfloat16", DType.BF16)]
+    [InlineData("float32", DType.F32)]
+    public void TorchDtypeChoosesTheGpuComputeType(string? torchDtype, DType expected) =>
+        Assert.Equal(expected, DeviceSelection.ComputeType(torchDtype));
+
+    [Fact]
+    public void UnsupportedTorchDtypeIsRejectedByNameEvenOnTheCpu()
+    {
+        var error = Assert.Throws<SharpTuneException>(() => DeviceSelection.Select("cpu", "float16"));
+        Assert.Equal("--torch_dtype: 'float16' is not supported; use bfloat16 or float32", error.Message);
+        Assert.Same(CpuBackend.Instance, DeviceSelection.Select("cpu", "float32"));
     }
 
     [Theory]
