@@ -31,6 +31,7 @@ public static class CudaCheck
         checks.Add(() => CudaChecks.LoraLossCurve(f32, Model("stories260K"), 50, 0.02));
         checks.Add(() => CudaChecks.LoraLossCurve(f32, Model("stories260K"), 20, 1e-4, dora: true));
         checks.Add(() => CudaChecks.LoraLossCurve(bf16, Model("stories260K"), 20, 0.02, dora: true));
+        checks.Add(() => CudaChecks.OutOfMemoryDuringTraining(bf16, Model("stories260K"), Directory.CreateTempSubdirectory("sharptune-oom").FullName));
         int failed = 0;
         foreach (var check in checks)
         {

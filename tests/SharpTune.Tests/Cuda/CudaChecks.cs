@@ -1,5 +1,6 @@
 using System.Text.Json;
 using SharpTune.Adapters;
+using SharpTune.Backends.Cuda;
 using SharpTune.Backends.Cpu;
 using SharpTune.Formats;
 using SharpTune.Inference;
@@ -139,6 +140,58 @@ public static class CudaChecks
             optimizer.Update(1e-4);
         }
         return losses;
+    }
+
+    /// <summary>
+    /// An sft run on stories260K whose device memory is capped at what it holds after step 4, so step 5 runs out: the error
+    /// must be the out-of-memory one that says what to change, checkpoint-3 must be whole (its adapter loads), and nothing
+    /// else may be left in the run folder (no later checkpoint, no temporary folder). Error = the number of violations.
+    /// </summary>
+    public static CudaCheckResult OutOfMemoryDuringTraining(CudaBackend gpu, string storiesDir, string outputDir)
+    {
+        var args = SharpTune.Arguments.ArgumentParser.Parse<SftArguments>(
+        [
+            "--model", storiesDir, "--dataset", "self-cognition#24", "--model_name", "小锐", "SharpBot", "--model_author", "锐调", "SharpTune",
+            "--output_dir", outputDir, "--max_steps", "8", "--save_steps", "3", "--logging_steps", "1", "--device", "cuda",
+        ]);
+        var problems = new List<string>();
+        string runDir;
+        try
+        {
+            using var trainer = new SftTrainer(args, gpu, new CapAfterStep(gpu, 4));
+            runDir = trainer.RunDirectoryPath;
+            try
+            {
+                trainer.Train();
+                problems.Add("training finished without running out of memory");
+            }
+            catch (CudaOutOfMemoryException e) when (e.Message.Contains("--gradient_checkpointing true") && e.Message.Contains("--device cpu")) { }
+        }
+        finally
+        {
+            gpu.MemoryLimit = null;
+        }
+        var entries = Directory.EnumerateFileSystemEntries(runDir).Select(Path.GetFileName).ToList();
+        var checkpoints = entries.Where(e => e!.StartsWith("checkpoint", StringComparison.Ordinal)).ToList();
+        if (checkpoints.Count != 1 || checkpoints[0] != "checkpoint-3") problems.Add($"checkpoint folders: {string.Join(", ", checkpoints)}");
+        if (entries.Any(e => e!.Contains(".tmp"))) problems.Add("a temporary file or folder was left behind");
+        var adapterDir = Path.Combine(runDir, "checkpoint-3");
+        if (Directory.Exists(adapterDir))
+        {
+            using var model = TransformerModel.Load(storiesDir, CpuBackend.Instance);
+            if (LoraAdapter.Load(adapterDir, model).Branches.Count == 0) problems.Add("checkpoint-3 holds no adapter weights");
+        }
+        return new("out of memory during sft", problems.Count, 0, problems.Count == 0 ? "error says what to change; checkpoint-3 whole; nothing half-written" : string.Join("; ", problems));
+    }
+
+    sealed class CapAfterStep(CudaBackend gpu, int step) : ITrainingObserver
+    {
+        public void Message(string line) { }
+
+        public void Step(int globalStep, int maxSteps, double elapsedSeconds, System.Text.Json.Nodes.JsonObject? log)
+        {
+            if (globalStep == step) gpu.MemoryLimit = gpu.MemoryInUse;
+        }
     }
 
     static JsonElement ReadReference(string modelDir) =>

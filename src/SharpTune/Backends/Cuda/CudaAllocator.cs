@@ -14,6 +14,9 @@ internal sealed class CudaAllocator(CudaDevice device) : IDisposable
     public long InUse { get; private set; }
     public long Cached { get; private set; }
     public long PeakInUse { get; private set; }
+    /// <summary>Most bytes live tensors may hold (null: the whole device); beyond it an allocation fails as a real
+    /// out-of-memory does (like torch's per-process memory fraction).</summary>
+    public long? Limit { get; set; }
 
     public static long RoundUp(long bytes) => bytes < (1 << 20)
         ? Math.Max(512, (bytes + 511) & ~511L)
@@ -22,6 +25,7 @@ internal sealed class CudaAllocator(CudaDevice device) : IDisposable
     public nint Allocate(long bytes)
     {
         long size = RoundUp(bytes);
+        if (InUse + size > Limit) throw new CudaOutOfMemoryException($"allocating {size >> 20} MiB ({InUse >> 20} MiB in use, limit {Limit >> 20} MiB)");
         lock (_lock)
         {
             if (_free.TryGetValue(size, out var stack) && stack.Count > 0)

@@ -62,6 +62,8 @@ public sealed unsafe partial class CudaBackend : IBackend
     public long PeakMemoryInUse => _allocator.PeakInUse;
     public long MemoryCached => _allocator.Cached;
     public void ResetPeakMemory() => _allocator.ResetPeak();
+    /// <summary>Caps the device memory live tensors may hold (null: no cap); allocations beyond it fail as out-of-memory.</summary>
+    public long? MemoryLimit { get => _allocator.Limit; set => _allocator.Limit = value; }
     public (long Free, long Total) DeviceMemory() => _device.MemoryInfo();
     public void Synchronize()
     {
