@@ -11,7 +11,7 @@ public unsafe class CpuMatMulTests
     public static TheoryData<bool, bool, int, int, int> Shapes()
     {
         var data = new TheoryData<bool, bool, int, int, int>();
-        int[][] sizes = [[1, 1, 1], [3, 17, 65], [17, 3, 257], [65, 257, 17], [7, 33, 300], [2, 65, 257], [4, 17, 3], [5, 16, 256], [200, 530, 513], [9, 4200, 20], [1200, 7, 30], [6, 5, 0]];
+        int[][] sizes = [[1, 1, 1], [3, 17, 65], [17, 3, 257], [65, 257, 17], [7, 33, 300], [2, 65, 257], [4, 17, 3], [5, 16, 256], [200, 530, 513], [9, 4200, 20], [1200, 7, 30], [6, 5, 0], [32, 13, 600], [24, 7, 513]];
         foreach (var s in sizes)
         foreach (bool ta in new[] { false, true })
         foreach (bool tb in new[] { false, true })
