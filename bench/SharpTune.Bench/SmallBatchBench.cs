@@ -11,8 +11,8 @@ namespace SharpTune.Bench;
 /// </summary>
 internal static unsafe class SmallBatchBench
 {
-    static readonly (int N, int K, string Name)[] Shapes = [(4864, 896, "mlp up/gate"), (896, 4864, "mlp down"), (896, 896, "q/o proj")];
-    const long WorkingSetBytes = 256L << 20;
+    static readonly (int N, int K, string Name)[] Shapes = [(4864, 896, "mlp up/gate"), (96, 896, "small"), (896, 4864, "mlp down"), (896, 896, "q/o proj")];
+    static long WorkingSetBytes = 256L << 20;
 
     public static void Run(string[] args)
     {
@@ -25,6 +25,7 @@ internal static unsafe class SmallBatchBench
         cpu.Refresh();
         double peak = peakWall * wall.Elapsed.TotalSeconds / (cpu.TotalProcessorTime - t0).TotalSeconds;
         Console.WriteLine($"threads {runner.ThreadCount}, microkernel peak {peak:F1} GFLOP/s");
+        if (args.Length > 0 && args[0] == "hot") { WorkingSetBytes = 0; args = args[1..]; }
         int[] rows = args.Length > 0 ? args.Select(int.Parse).ToArray() : [8, 16, 32];
         foreach (int m in rows)
         foreach (var (n, k, name) in Shapes)

@@ -36,24 +36,53 @@ internal static unsafe class CpuSmallBatch
         runner.For((n + rowsPerTask - 1) / rowsPerTask, job, static (j, task) => j.Run(task));
     }
 
-    /// <summary>x[m,k] → panels of 16 rows, each [k][16] (rows past m are zero).</summary>
+    /// <summary>x[m,k] → panels of 16 rows, each [k][16] (rows past m are zero), by 8x8 transposes of registers.</summary>
+    [SkipLocalsInit]
     static void PackTransposed(int m, int k, float* x, int ldx, float* packed)
     {
         int panels = (m + Panel - 1) / Panel;
+        float* zeros = stackalloc float[8];
+        new Span<float>(zeros, 8).Clear();
+        float** rows = stackalloc float*[8];
         for (int panel = 0; panel < panels; panel++)
+        for (int half = 0; half < Panel; half += 8)
         {
-            float* dst = packed + (long)panel * Panel * k;
-            for (int l = 0; l < Panel; l++)
-            {
-                int row = panel * Panel + l;
-                if (row < m)
+            float* dst = packed + (long)panel * Panel * k + half;
+            int first = panel * Panel + half;
+            for (int l = 0; l < 8; l++) rows[l] = first + l < m ? x + (long)(first + l) * ldx : null;
+            int p = 0;
+            if (Vectorized)
+                for (; p + 8 <= k; p += 8)
                 {
-                    float* src = x + (long)row * ldx;
-                    for (int p = 0; p < k; p++) dst[p * Panel + l] = src[p];
+                    Vector256<float> Row(int l) => rows[l] == null ? Vector256<float>.Zero : Avx.LoadVector256(rows[l] + p);
+                    Transpose8x8(Row(0), Row(1), Row(2), Row(3), Row(4), Row(5), Row(6), Row(7), dst + (long)p * Panel, Panel);
                 }
-                else for (int p = 0; p < k; p++) dst[p * Panel + l] = 0f;
-            }
+            for (; p < k; p++)
+            for (int l = 0; l < 8; l++) dst[(long)p * Panel + l] = rows[l] == null ? 0f : rows[l][p];
         }
+    }
+
+    /// <summary>Stores the transpose of the 8x8 block whose rows are r0..r7: row p of the output goes to dst + p·stride.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Transpose8x8(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+                             Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7, float* dst, int stride)
+    {
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + stride, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 2 * stride, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 3 * stride, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 4 * stride, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 5 * stride, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 6 * stride, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 7 * stride, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     struct Job<T, TLoader> where T : unmanaged where TLoader : struct, IElementLoader<T>
