@@ -122,7 +122,7 @@ public static class CudaBench
     }
 
     /// <summary>The best of a few 8192³ bf16 products, in FLOP/s.</summary>
-    static double MatrixRate(CudaBackend be)
+    internal static double MatrixRate(CudaBackend be)
     {
         const int n = 8192;
         using var a = be.Allocate(DType.BF16, n, n);

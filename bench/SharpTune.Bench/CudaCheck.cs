@@ -32,6 +32,8 @@ public static class CudaCheck
         checks.Add(() => CudaChecks.LoraLossCurve(f32, Model("stories260K"), 20, 1e-4, dora: true));
         checks.Add(() => CudaChecks.LoraLossCurve(bf16, Model("stories260K"), 20, 0.02, dora: true));
         checks.Add(() => CudaChecks.OutOfMemoryDuringTraining(bf16, Model("stories260K"), Directory.CreateTempSubdirectory("sharptune-oom").FullName));
+        checks.Add(() => CudaChecks.AttentionAgainstCpu(bf16, 14, 2, 64, 1e-2));
+        checks.Add(() => CudaChecks.AttentionAgainstCpu(bf16, 28, 4, 128, 1e-2));
         int failed = 0;
         foreach (var check in checks)
         {

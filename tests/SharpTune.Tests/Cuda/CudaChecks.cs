@@ -194,6 +194,84 @@ public static class CudaChecks
         }
     }
 
+    /// <summary>
+    /// Attention forward and backward (out, log-sum-exp, dq, dk, dv, and dk, dv after a second backward accumulated into
+    /// them) at a head layout against the CPU backend on the same bf16-valued inputs in float32, over span sets of a
+    /// training pass (one causal sample; packed samples 100/57/143) and of decoding (1 and 5 new rows against a 300-key
+    /// cache, the latter from key 20). Error: the worst ‖a − b‖/‖b‖ over tensors and span sets; a GPU result that differs
+    /// bit for bit between two runs fails.
+    /// </summary>
+    public static CudaCheckResult AttentionAgainstCpu(IBackend gpu, int heads, int kvHeads, int headDim, double limit)
+    {
+        const int keyRows = 300;
+        int[] packed = [.. Enumerable.Range(0, 100), .. Enumerable.Range(0, 57), .. Enumerable.Range(0, 143)];
+        (string Name, AttentionSpans Spans)[] cases =
+        [
+            ("causal 300", AttentionSpans.CausalFromPositions([.. Enumerable.Range(0, keyRows)])),
+            ("packed 100/57/143", AttentionSpans.CausalFromPositions(packed)),
+            ("decode 1 of 300", AttentionSpans.ForCache(0, keyRows - 1, 1)),
+            ("decode 5 of 280 from 20", AttentionSpans.ForCache(20, keyRows - 25, 5)),
+        ];
+        var names = new[] { "out", "lse", "dq", "dk", "dv", "dk accumulated", "dv accumulated" };
+        var worst = new double[names.Length];
+        bool deterministic = true;
+        var random = new Xoshiro256(11);
+        foreach (var (_, spans) in cases)
+        {
+            var errors = CompareAttention(gpu, spans, keyRows, heads, kvHeads, headDim, random, out bool same);
+            for (int i = 0; i < worst.Length; i++) worst[i] = Math.Max(worst[i], errors[i]);
+            deterministic &= same;
+        }
+        return new($"attention {heads}/{kvHeads} heads of {headDim} {gpu.ActivationType} vs CPU", deterministic ? worst.Max() : double.PositiveInfinity,
+                   limit, string.Join(", ", names.Select((n, i) => $"{n} {worst[i]:G3}")) + $" over {string.Join("; ", cases.Select(c => c.Name))}" +
+                   (deterministic ? ", bitwise repeatable" : ", NOT REPEATABLE"));
+    }
+
+    static double[] CompareAttention(IBackend gpu, AttentionSpans spans, int keyRows, int heads, int kvHeads, int headDim, Xoshiro256 random,
+                                     out bool deterministic)
+    {
+        int rows = spans.Count, qWidth = heads * headDim, kvWidth = kvHeads * headDim;
+        float scale = 1f / MathF.Sqrt(headDim);
+        float[] q = Bf16Normal(random, rows * qWidth), k = Bf16Normal(random, keyRows * kvWidth), v = Bf16Normal(random, keyRows * kvWidth);
+        float[] dOut = Bf16Normal(random, rows * qWidth);
+        float[][] Run(IBackend be, DType type)
+        {
+            using Tensor tq = be.FromHost(q, type, rows, qWidth), tk = be.FromHost(k, type, keyRows, kvWidth), tv = be.FromHost(v, type, keyRows, kvWidth);
+            using Tensor tdo = be.FromHost(dOut, type, rows, qWidth), tdk = be.Zeros(type, keyRows, kvWidth), tdv = be.Zeros(type, keyRows, kvWidth);
+            using Tensor output = be.Allocate(type, rows, qWidth), lse = be.Allocate(DType.F32, rows, heads), tdq = be.Allocate(type, rows, qWidth);
+            be.Attention(tq, tk, tv, spans, headDim, scale, output, lse);
+            be.AttentionBackward(tdo, tq, tk, tv, output, lse, spans, headDim, scale, tdq, tdk, tdv);
+            float[] dk = Host(be, tdk), dv = Host(be, tdv);
+            // Backward accumulates into dk and dv: a second one adds the same gradients again.
+            be.AttentionBackward(tdo, tq, tk, tv, output, lse, spans, headDim, scale, tdq, tdk, tdv);
+            return [Host(be, output), Host(be, lse), Host(be, tdq), dk, dv, Host(be, tdk), Host(be, tdv)];
+        }
+        var expected = Run(CpuBackend.Instance, DType.F32);
+        var got = Run(gpu, DType.BF16);
+        var again = Run(gpu, DType.BF16);
+        deterministic = got.Zip(again).All(p => p.First.AsSpan().SequenceEqual(p.Second));
+        return [.. expected.Select((e, i) => RelativeError(got[i], e))];
+    }
+
+    static float[] Host(IBackend be, Tensor t)
+    {
+        var values = new float[t.Count];
+        be.ToHost(t, values);
+        return values;
+    }
+
+    /// <summary>Standard normal values rounded to bfloat16, so both backends see the same numbers.</summary>
+    static float[] Bf16Normal(Xoshiro256 random, int n)
+    {
+        var values = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            double u = 1 - random.NextDouble(), w = random.NextDouble();
+            values[i] = FloatConversions.BF16ToF32(FloatConversions.F32ToBF16((float)(Math.Sqrt(-2 * Math.Log(u)) * Math.Cos(2 * Math.PI * w))));
+        }
+        return values;
+    }
+
     static JsonElement ReadReference(string modelDir) =>
         JsonDocument.Parse(File.ReadAllText(Path.Combine(modelDir, "reference.json"))).RootElement;
 
