@@ -86,7 +86,7 @@ public sealed class Linear : IDisposable
                 DoraPath.ForwardTrain(be, this, lora, x, y, pass);
                 continue;
             }
-            var t = pass.Hidden(be, lora, x.Rows);
+            var t = pass.Hidden(be, lora, x.Rows, be.ActivationType);
             if (lora.Dropout > 0f)
             {
                 var dropped = pass.Scratch(be, ScratchUse.DroppedInput, x.Rows, x.RowLength);
@@ -114,7 +114,7 @@ public sealed class Linear : IDisposable
                 DoraPath.Backward(be, this, lora, x, dy, dx, pass, grads);
                 continue;
             }
-            var t = pass.Hidden(be, lora, x.Rows);
+            var t = pass.Hidden(be, lora, x.Rows, be.ActivationType);
             if (grads.For(lora.B) is { } dB) be.MatMul(dy, true, t, false, dB, lora.Scale, 1f);
             var dt = pass.Scratch(be, ScratchUse.HiddenGradient, x.Rows, lora.Rank);
             be.MatMul(dy, false, lora.B, false, dt, lora.Scale, 0f);
@@ -126,10 +126,9 @@ public sealed class Linear : IDisposable
                 be.MatMul(dt, false, lora.A, false, dx, 1f, 1f);
                 continue;
             }
-            // Through the dropout: the same mask (same seed) applied to the gradient.
+            // Through the dropout: the same mask (same seed) applied to the gradient, added to dx in the same pass.
             be.MatMul(dt, false, lora.A, false, dropped);
-            be.Dropout(dropped, lora.Dropout, pass.SeedFor(lora), dropped);
-            be.AddScaled(dropped, 1f, dx);
+            be.Dropout(dropped, lora.Dropout, pass.SeedFor(lora), dx, accumulate: true);
         }
     }
 

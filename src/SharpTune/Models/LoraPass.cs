@@ -15,11 +15,12 @@ public sealed class LoraPass(ulong seed) : IDisposable
 
     public ulong Seed { get; set; } = seed;
 
-    public Tensor Hidden(IBackend be, LoraBranch branch, int rows)
+    /// <summary>A branch's hidden [rows, r]: in activation precision for LoRA (as PEFT under autocast), float32 for DoRA's norms.</summary>
+    public Tensor Hidden(IBackend be, LoraBranch branch, int rows, DType dtype)
     {
-        if (_hidden.TryGetValue(branch, out var t) && t.Rows == rows) return t;
+        if (_hidden.TryGetValue(branch, out var t) && t.Rows == rows && t.DType == dtype) return t;
         t?.Dispose();
-        t = be.Allocate(DType.F32, rows, branch.Rank);
+        t = be.Allocate(dtype, rows, branch.Rank);
         _hidden[branch] = t;
         return t;
     }
@@ -35,11 +36,12 @@ public sealed class LoraPass(ulong seed) : IDisposable
 
     /// <summary>
     /// A reusable buffer [rows, cols] for one use inside a single linear layer's forward or backward (its contents do not
-    /// outlive the call), so the branches of every layer share a few allocations per pass.
+    /// outlive the call), so the branches of every layer share a few allocations per pass. Buffers are in activation precision:
+    /// in the BF16 mode the LoRA products then take bfloat16 operands and only the small A and B are converted (PEFT's autocast).
     /// </summary>
     public Tensor Scratch(IBackend be, ScratchUse use, int rows, int cols)
     {
-        if (!_scratch.TryGetValue((use, rows, cols), out var t)) _scratch[(use, rows, cols)] = t = be.Allocate(DType.F32, rows, cols);
+        if (!_scratch.TryGetValue((use, rows, cols), out var t)) _scratch[(use, rows, cols)] = t = be.Allocate(be.ActivationType, rows, cols);
         return t;
     }
 

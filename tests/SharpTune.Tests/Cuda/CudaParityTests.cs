@@ -63,5 +63,9 @@ public class CudaParityTests(CudaBackends gpus) : IClassFixture<CudaBackends>
     public void DoraLossCurveMatchesTheCpuInFloat32Mode() =>
         AssertPassed(CudaChecks.LoraLossCurve(gpus.Require(DType.F32), TestData.Model("stories260K"), 20, 1e-4, dora: true));
 
+    [SkippableFact]
+    public void MultiTensorOpsAndAccumulatingDropoutMatchTheCpu() =>
+        AssertPassed(CudaChecks.TrainingOps(gpus.Require(DType.BF16)));
+
     static void AssertPassed(CudaCheckResult result) => Assert.True(result.Passed, result.ToString());
 }
