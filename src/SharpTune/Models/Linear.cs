@@ -91,10 +91,10 @@ public sealed class Linear : IDisposable
             {
                 var dropped = pass.Scratch(be, ScratchUse.DroppedInput, x.Rows, x.RowLength);
                 be.Dropout(x, lora.Dropout, pass.SeedFor(lora), dropped);
-                be.MatMul(dropped, false, lora.A, true, t);
+                be.MatMul(dropped, false, pass.Operand(be, lora.A), true, t);
             }
-            else be.MatMul(x, false, lora.A, true, t);
-            be.MatMul(t, false, lora.B, true, y, lora.Scale, 1f);
+            else be.MatMul(x, false, pass.Operand(be, lora.A), true, t);
+            be.MatMul(t, false, pass.Operand(be, lora.B), true, y, lora.Scale, 1f);
         }
     }
 
@@ -117,17 +117,17 @@ public sealed class Linear : IDisposable
             var t = pass.Hidden(be, lora, x.Rows, be.ActivationType);
             if (grads.For(lora.B) is { } dB) be.MatMul(dy, true, t, false, dB, lora.Scale, 1f);
             var dt = pass.Scratch(be, ScratchUse.HiddenGradient, x.Rows, lora.Rank);
-            be.MatMul(dy, false, lora.B, false, dt, lora.Scale, 0f);
+            be.MatMul(dy, false, pass.Operand(be, lora.B), false, dt, lora.Scale, 0f);
             var dropped = lora.Dropout > 0f ? pass.Scratch(be, ScratchUse.DroppedInput, x.Rows, x.RowLength) : null;
             if (dropped != null) be.Dropout(x, lora.Dropout, pass.SeedFor(lora), dropped);
             if (grads.For(lora.A) is { } dA) be.MatMul(dt, true, dropped ?? x, false, dA, 1f, 1f);
             if (dropped == null)
             {
-                be.MatMul(dt, false, lora.A, false, dx, 1f, 1f);
+                be.MatMul(dt, false, pass.Operand(be, lora.A), false, dx, 1f, 1f);
                 continue;
             }
             // Through the dropout: the same mask (same seed) applied to the gradient, added to dx in the same pass.
-            be.MatMul(dt, false, lora.A, false, dropped);
+            be.MatMul(dt, false, pass.Operand(be, lora.A), false, dropped);
             be.Dropout(dropped, lora.Dropout, pass.SeedFor(lora), dx, accumulate: true);
         }
     }

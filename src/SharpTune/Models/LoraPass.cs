@@ -12,6 +12,7 @@ public sealed class LoraPass(ulong seed) : IDisposable
     readonly Dictionary<LoraBranch, Tensor> _hidden = new(ReferenceEqualityComparer.Instance);
     readonly Dictionary<LoraBranch, Tensor> _norms = new(ReferenceEqualityComparer.Instance);
     readonly Dictionary<(ScratchUse, int, int), Tensor> _scratch = [];
+    readonly Dictionary<Tensor, Tensor> _operands = new(ReferenceEqualityComparer.Instance);
 
     public ulong Seed { get; set; } = seed;
 
@@ -45,6 +46,21 @@ public sealed class LoraPass(ulong seed) : IDisposable
         return t;
     }
 
+    /// <summary>
+    /// A LoRA matrix (float32) as the products take it: itself when activations are float32, else a copy in activation
+    /// precision made once per pass (the matrices change only between passes), instead of a conversion at every product
+    /// of the forward, the recomputed forward and the backward.
+    /// </summary>
+    public Tensor Operand(IBackend be, Tensor matrix)
+    {
+        if (matrix.DType == be.ActivationType) return matrix;
+        if (_operands.TryGetValue(matrix, out var copy)) return copy;
+        copy = be.Allocate(be.ActivationType, matrix.Shape);
+        be.Copy(matrix, copy);
+        _operands[matrix] = copy;
+        return copy;
+    }
+
     /// <summary>A distinct dropout stream per branch (and per call site through <see cref="Seed"/>).</summary>
     public ulong SeedFor(LoraBranch branch) => CounterRandom.Hash(Seed, branch.StreamId);
 
@@ -52,6 +68,8 @@ public sealed class LoraPass(ulong seed) : IDisposable
     {
         foreach (var t in _hidden.Values) t.Dispose();
         foreach (var t in _scratch.Values) t.Dispose();
+        foreach (var t in _operands.Values) t.Dispose();
+        _operands.Clear();
         _hidden.Clear();
         foreach (var n in _norms.Values) n.Dispose();
         _norms.Clear();
