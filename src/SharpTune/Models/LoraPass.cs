@@ -13,6 +13,7 @@ public sealed class LoraPass(ulong seed) : IDisposable
     readonly Dictionary<LoraBranch, Tensor> _norms = new(ReferenceEqualityComparer.Instance);
     readonly Dictionary<(ScratchUse, int, int), Tensor> _scratch = [];
     readonly Dictionary<Tensor, Tensor> _operands = new(ReferenceEqualityComparer.Instance);
+    readonly Dictionary<LoraBranch, Tensor> _keptInputs = new(ReferenceEqualityComparer.Instance);
 
     public ulong Seed { get; set; } = seed;
 
@@ -47,6 +48,25 @@ public sealed class LoraPass(ulong seed) : IDisposable
     }
 
     /// <summary>
+    /// True during a forward whose layer backward comes next (no checkpointing, or a checkpoint's recomputation): the branches
+    /// then keep their dropped-out inputs for the backward instead of regenerating the masks there.
+    /// </summary>
+    public bool KeepDroppedInputs { get; set; }
+
+    /// <summary>Where a branch's forward writes dropout(x): a kept tensor when <see cref="KeepDroppedInputs"/>, else a scratch buffer.</summary>
+    public Tensor DroppedInput(IBackend be, LoraBranch branch, int rows, int cols)
+    {
+        if (!KeepDroppedInputs) return Scratch(be, ScratchUse.DroppedInput, rows, cols);
+        if (_keptInputs.Remove(branch, out var stale)) stale.Dispose();
+        var kept = be.Allocate(be.ActivationType, rows, cols);
+        _keptInputs[branch] = kept;
+        return kept;
+    }
+
+    /// <summary>The dropped-out input the branch's forward kept, handed to the caller to dispose; null when none was kept.</summary>
+    public Tensor? TakeDroppedInput(LoraBranch branch) => _keptInputs.Remove(branch, out var kept) ? kept : null;
+
+    /// <summary>
     /// A LoRA matrix (float32) as the products take it: itself when activations are float32, else a copy in activation
     /// precision made once per pass (the matrices change only between passes), instead of a conversion at every product
     /// of the forward, the recomputed forward and the backward.
@@ -70,6 +90,8 @@ public sealed class LoraPass(ulong seed) : IDisposable
         foreach (var t in _scratch.Values) t.Dispose();
         foreach (var t in _operands.Values) t.Dispose();
         _operands.Clear();
+        foreach (var t in _keptInputs.Values) t.Dispose();
+        _keptInputs.Clear();
         _hidden.Clear();
         foreach (var n in _norms.Values) n.Dispose();
         _norms.Clear();
