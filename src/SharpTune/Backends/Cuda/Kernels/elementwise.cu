@@ -28,10 +28,12 @@ extern "C" __global__ void scale(void* x, int tx, float alpha, i64 n)
 extern "C" __global__ void dropout(const void* x, int tx, float p, u64 seed, void* y, int ty, int accumulate, i64 n)
 {
     float keep = 1.f / (1.f - p);
-    GRID_STRIDE(i, n)
+    i64 first = (i64)blockIdx.x * blockDim.x + threadIdx.x, stride = (i64)gridDim.x * blockDim.x;
+    u64 z = seed + COUNTER_GOLDEN * (u64)(first + 1), zStride = COUNTER_GOLDEN * (u64)stride;
+    for (i64 i = first; i < n; i += stride, z += zStride)
     {
         // __fmul_rn: the product is rounded before the addition (no fused multiply-add), as on the CPU.
-        float v = counterUniform(seed, (u64)i) < p ? 0.f : __fmul_rn(ld(x, tx, i), keep);
+        float v = counterUniformFrom(z) < p ? 0.f : __fmul_rn(ld(x, tx, i), keep);
         st(y, ty, i, accumulate ? ld(y, ty, i) + v : v);
     }
 }
