@@ -82,8 +82,6 @@ internal sealed class TimedBackend(IBackend inner) : IBackend
     public void SwiGluBackward(Tensor dh, Tensor gate, Tensor up, Tensor dGate, Tensor dUp) =>
         Time("SwiGluBackward", () => inner.SwiGluBackward(dh, gate, up, dGate, dUp));
     public void AddScaled(Tensor x, float alpha, Tensor y) => Time("AddScaled", () => inner.AddScaled(x, alpha, y));
-    public void LoraDown(Tensor x, Tensor a, float p, ulong seed, Tensor t, Tensor? dropped) =>
-        Time("LoraDown", () => inner.LoraDown(x, a, p, seed, t, dropped));
     public void Dropout(Tensor x, float p, ulong seed, Tensor y, bool accumulate = false) =>
         Time("Dropout", () => inner.Dropout(x, p, seed, y, accumulate));
     public (double LossSum, int Count, int Correct) CrossEntropy(Tensor logits, Tensor labels, Tensor? dLogits, float gradScale) =>

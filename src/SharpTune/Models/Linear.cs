@@ -101,8 +101,13 @@ public sealed class Linear : IDisposable
     static void AddLoraUpdate(IBackend be, LoraBranch lora, Tensor x, Tensor y, LoraPass pass, float beta)
     {
         var t = pass.Hidden(be, lora, x.Rows, be.ActivationType);
-        var kept = lora.Dropout > 0f && pass.KeepDroppedInputs ? pass.KeepDroppedInput(be, lora, x.Rows, x.RowLength) : null;
-        be.LoraDown(x, pass.Operand(be, lora.A), lora.Dropout, pass.SeedFor(lora), t, kept);
+        if (lora.Dropout > 0f)
+        {
+            var dropped = pass.DroppedInput(be, lora, x.Rows, x.RowLength);
+            be.Dropout(x, lora.Dropout, pass.SeedFor(lora), dropped);
+            be.MatMul(dropped, false, pass.Operand(be, lora.A), true, t);
+        }
+        else be.MatMul(x, false, pass.Operand(be, lora.A), true, t);
         be.MatMul(t, false, pass.Operand(be, lora.B), true, y, lora.Scale, beta);
     }
 

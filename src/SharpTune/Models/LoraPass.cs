@@ -53,9 +53,10 @@ public sealed class LoraPass(ulong seed) : IDisposable
     /// </summary>
     public bool KeepDroppedInputs { get; set; }
 
-    /// <summary>A new tensor for the branch's dropout(x), kept until <see cref="TakeDroppedInput"/> (used when <see cref="KeepDroppedInputs"/>).</summary>
-    public Tensor KeepDroppedInput(IBackend be, LoraBranch branch, int rows, int cols)
+    /// <summary>Where a branch's forward writes dropout(x): a kept tensor when <see cref="KeepDroppedInputs"/>, else a scratch buffer.</summary>
+    public Tensor DroppedInput(IBackend be, LoraBranch branch, int rows, int cols)
     {
+        if (!KeepDroppedInputs) return Scratch(be, ScratchUse.DroppedInput, rows, cols);
         if (_keptInputs.Remove(branch, out var stale)) stale.Dispose();
         var kept = be.Allocate(be.ActivationType, rows, cols);
         _keptInputs[branch] = kept;

@@ -113,12 +113,6 @@ public interface IBackend : IDisposable
     /// terms) with elements zeroed with probability p and the rest scaled by 1/(1-p); the mask is a pure function of (seed, element index).</summary>
     void Dropout(Tensor x, float p, ulong seed, Tensor y, bool accumulate = false);
 
-    /// <summary>
-    /// The LoRA down-projection under dropout in one pass over x: t = dropout(x)·aᵀ with a [r, in] and the mask of
-    /// <see cref="Dropout"/> (p = 0: none); <paramref name="dropped"/>, when given, also receives dropout(x) for the backward.
-    /// </summary>
-    void LoraDown(Tensor x, Tensor a, float p, ulong seed, Tensor t, Tensor? dropped);
-
     // Row and column scalings (DoRA: per-output-row norms and magnitudes).
     /// <summary>norms[r] = ‖x[r, :]‖₂ for float32 x [rows, cols]; norms has rows values.</summary>
     void RowNorms(Tensor x, Tensor norms);

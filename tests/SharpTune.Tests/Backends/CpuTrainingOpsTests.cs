@@ -202,30 +202,6 @@ public class CpuTrainingOpsTests
         Assert.Equal(expected, Host(y));
     }
 
-    [Theory]
-    [InlineData(0.25f)]
-    [InlineData(0f)]
-    public void LoraDownIsDropoutThenTheProductWithA(float p)
-    {
-        int rows = 9, cols = 3000, rank = 5;
-        float[] x = Random(rows * cols, 60), a = Random(rank * cols, 61);
-        using var xt = Be.FromHost(x, DType.F32, rows, cols);
-        using var at = Be.FromHost(a, DType.F32, rank, cols);
-        using var t = Be.Allocate(DType.F32, rows, rank);
-        using var dropped = Be.Allocate(DType.F32, rows, cols);
-        Be.LoraDown(xt, at, p, 42, t, dropped);
-        var expectedDropped = x.Select((e, i) => CounterRandom.Uniform(42, (ulong)i) < p ? 0f : e * (1f / (1f - p))).ToArray();
-        Assert.Equal(expectedDropped, Host(dropped));
-        var expected = new double[rows * rank];
-        for (int r = 0; r < rows; r++)
-            for (int j = 0; j < rank; j++)
-                for (int c = 0; c < cols; c++) expected[r * rank + j] += (double)expectedDropped[r * cols + c] * a[j * cols + c];
-        AssertClose(expected, Host(t), 1e-5);
-        using var withoutCopy = Be.Allocate(DType.F32, rows, rank);
-        Be.LoraDown(xt, at, p, 42, withoutCopy, null);
-        Assert.Equal(Host(t), Host(withoutCopy));
-    }
-
     [Fact]
     public void MultiTensorAdamWAndSumOfSquaresAreThePerTensorOps()
     {

@@ -139,47 +139,6 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
-    /// <summary>One row per task: the row's dropped-out values into a pooled buffer, then one dot product per rank.</summary>
-    public void LoraDown(Tensor x, Tensor a, float p, ulong seed, Tensor t, Tensor? dropped)
-    {
-        if (a.RowLength != x.RowLength || t.Rows != x.Rows || t.RowLength != a.Rows || (dropped != null && dropped.Count != x.Count))
-            throw new ArgumentException($"LoRA down-projection of {x} by {a} into {t}");
-        var job = new LoraDownJob
-        {
-            X = x.F32, A = a.F32, T = t.F32, Dropped = dropped == null ? null : dropped.F32, Cols = x.RowLength, Rank = a.Rows,
-            P = p, KeepScale = 1f / (1f - p), Seed = seed,
-        };
-        ParallelRunner.Default.For(x.Rows, job, static (j, r) => j.Row(r));
-    }
-
-    sealed class LoraDownJob
-    {
-        public float* X, A, T, Dropped;
-        public int Cols, Rank;
-        public float P, KeepScale;
-        public ulong Seed;
-
-        public void Row(int row)
-        {
-            var buffer = ArrayPool<float>.Shared.Rent(Cols);
-            try
-            {
-                var xd = buffer.AsSpan(0, Cols);
-                long offset = (long)row * Cols;
-                var xRow = new ReadOnlySpan<float>(X + offset, Cols);
-                if (P > 0f)
-                    for (int c = 0; c < Cols; c++) xd[c] = CounterRandom.Uniform(Seed, (ulong)(offset + c)) < P ? 0f : xRow[c] * KeepScale;
-                else xRow.CopyTo(xd);
-                if (Dropped != null) xd.CopyTo(new Span<float>(Dropped + offset, Cols));
-                for (int j = 0; j < Rank; j++) T[(long)row * Rank + j] = TensorPrimitives.Dot(xd, new ReadOnlySpan<float>(A + (long)j * Cols, Cols));
-            }
-            finally
-            {
-                ArrayPool<float>.Shared.Return(buffer);
-            }
-        }
-    }
-
     public void Dropout(Tensor x, float p, ulong seed, Tensor y, bool accumulate = false)
     {
         if (p <= 0f)
