@@ -72,43 +72,30 @@ public sealed class Linear : IDisposable
     }
 
     /// <summary>
-    /// Training forward: as <see cref="Forward"/> but with LoRA dropout, keeping each branch's hidden t = dropout(x)·Aᵀ in
-    /// <paramref name="pass"/> for backward. Plain LoRA updates are written first and the base product adds onto them
-    /// (beta = 1, read in the product's epilogue) rather than each update reading and writing y again; DoRA rescales the
-    /// base output, so a layer with a DoRA branch takes the base product first.
+    /// Training forward: as <see cref="Forward"/> but with LoRA dropout, keeping each branch's hidden t = dropout(x)·Aᵀ (and,
+    /// when the pass asks, the dropped-out input) in <paramref name="pass"/> for backward.
     /// </summary>
     public void ForwardTrain(IBackend be, Tensor x, Tensor y, LoraPass pass)
     {
-        bool dora = Adapters.Any(a => a.Magnitude != null);
-        float baseBeta = 0f;
-        if (!dora)
-            foreach (var lora in Adapters)
-            {
-                AddLoraUpdate(be, lora, x, y, pass, baseBeta);
-                baseBeta = 1f;
-            }
-        be.MatMul(x, false, Weight, true, y, 1f, baseBeta);
+        be.MatMul(x, false, Weight, true, y);
         if (Bias != null) be.AddBias(y, Bias);
-        if (!dora) return;
         foreach (var lora in Adapters)
         {
-            if (lora.Magnitude != null) DoraPath.ForwardTrain(be, this, lora, x, y, pass);
-            else AddLoraUpdate(be, lora, x, y, pass, 1f);
+            if (lora.Magnitude != null)
+            {
+                DoraPath.ForwardTrain(be, this, lora, x, y, pass);
+                continue;
+            }
+            var t = pass.Hidden(be, lora, x.Rows, be.ActivationType);
+            if (lora.Dropout > 0f)
+            {
+                var dropped = pass.DroppedInput(be, lora, x.Rows, x.RowLength);
+                be.Dropout(x, lora.Dropout, pass.SeedFor(lora), dropped);
+                be.MatMul(dropped, false, pass.Operand(be, lora.A), true, t);
+            }
+            else be.MatMul(x, false, pass.Operand(be, lora.A), true, t);
+            be.MatMul(t, false, pass.Operand(be, lora.B), true, y, lora.Scale, 1f);
         }
-    }
-
-    /// <summary>y = s·(dropout(x)·Aᵀ)·Bᵀ + beta·y, keeping the hidden (and, when the pass asks, the dropped-out input) for backward.</summary>
-    static void AddLoraUpdate(IBackend be, LoraBranch lora, Tensor x, Tensor y, LoraPass pass, float beta)
-    {
-        var t = pass.Hidden(be, lora, x.Rows, be.ActivationType);
-        if (lora.Dropout > 0f)
-        {
-            var dropped = pass.DroppedInput(be, lora, x.Rows, x.RowLength);
-            be.Dropout(x, lora.Dropout, pass.SeedFor(lora), dropped);
-            be.MatMul(dropped, false, pass.Operand(be, lora.A), true, t);
-        }
-        else be.MatMul(x, false, pass.Operand(be, lora.A), true, t);
-        be.MatMul(t, false, pass.Operand(be, lora.B), true, y, lora.Scale, beta);
     }
 
     /// <summary>
