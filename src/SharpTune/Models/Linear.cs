@@ -72,8 +72,8 @@ public sealed class Linear : IDisposable
     }
 
     /// <summary>
-    /// Training forward: as <see cref="Forward"/> but with LoRA dropout, keeping each branch's hidden t = dropout(x)·Aᵀ in
-    /// <paramref name="pass"/> for backward.
+    /// Training forward: as <see cref="Forward"/> but with LoRA dropout, keeping each branch's hidden t = dropout(x)·Aᵀ (and,
+    /// when the pass asks, the dropped-out input) in <paramref name="pass"/> for backward.
     /// </summary>
     public void ForwardTrain(IBackend be, Tensor x, Tensor y, LoraPass pass)
     {
@@ -86,15 +86,15 @@ public sealed class Linear : IDisposable
                 DoraPath.ForwardTrain(be, this, lora, x, y, pass);
                 continue;
             }
-            var t = pass.Hidden(be, lora, x.Rows);
+            var t = pass.Hidden(be, lora, x.Rows, be.ActivationType);
             if (lora.Dropout > 0f)
             {
-                var dropped = pass.Scratch(be, ScratchUse.DroppedInput, x.Rows, x.RowLength);
+                var dropped = pass.DroppedInput(be, lora, x.Rows, x.RowLength);
                 be.Dropout(x, lora.Dropout, pass.SeedFor(lora), dropped);
-                be.MatMul(dropped, false, lora.A, true, t);
+                be.MatMul(dropped, false, pass.Operand(be, lora.A), true, t);
             }
-            else be.MatMul(x, false, lora.A, true, t);
-            be.MatMul(t, false, lora.B, true, y, lora.Scale, 1f);
+            else be.MatMul(x, false, pass.Operand(be, lora.A), true, t);
+            be.MatMul(t, false, pass.Operand(be, lora.B), true, y, lora.Scale, 1f);
         }
     }
 
@@ -114,22 +114,23 @@ public sealed class Linear : IDisposable
                 DoraPath.Backward(be, this, lora, x, dy, dx, pass, grads);
                 continue;
             }
-            var t = pass.Hidden(be, lora, x.Rows);
+            var t = pass.Hidden(be, lora, x.Rows, be.ActivationType);
             if (grads.For(lora.B) is { } dB) be.MatMul(dy, true, t, false, dB, lora.Scale, 1f);
             var dt = pass.Scratch(be, ScratchUse.HiddenGradient, x.Rows, lora.Rank);
-            be.MatMul(dy, false, lora.B, false, dt, lora.Scale, 0f);
-            var dropped = lora.Dropout > 0f ? pass.Scratch(be, ScratchUse.DroppedInput, x.Rows, x.RowLength) : null;
-            if (dropped != null) be.Dropout(x, lora.Dropout, pass.SeedFor(lora), dropped);
-            if (grads.For(lora.A) is { } dA) be.MatMul(dt, true, dropped ?? x, false, dA, 1f, 1f);
-            if (dropped == null)
+            be.MatMul(dy, false, pass.Operand(be, lora.B), false, dt, lora.Scale, 0f);
+            if (lora.Dropout <= 0f)
             {
-                be.MatMul(dt, false, lora.A, false, dx, 1f, 1f);
+                if (grads.For(lora.A) is { } dAUndropped) be.MatMul(dt, true, x, false, dAUndropped, 1f, 1f);
+                be.MatMul(dt, false, pass.Operand(be, lora.A), false, dx, 1f, 1f);
                 continue;
             }
-            // Through the dropout: the same mask (same seed) applied to the gradient.
-            be.MatMul(dt, false, lora.A, false, dropped);
-            be.Dropout(dropped, lora.Dropout, pass.SeedFor(lora), dropped);
-            be.AddScaled(dropped, 1f, dx);
+            using var kept = pass.TakeDroppedInput(lora);
+            var dropped = kept ?? pass.Scratch(be, ScratchUse.DroppedInput, x.Rows, x.RowLength);
+            if (kept == null) be.Dropout(x, lora.Dropout, pass.SeedFor(lora), dropped);
+            if (grads.For(lora.A) is { } dA) be.MatMul(dt, true, dropped, false, dA, 1f, 1f);
+            // Through the dropout: the same mask (same seed) applied to the gradient, added to dx in the same pass.
+            be.MatMul(dt, false, pass.Operand(be, lora.A), false, dropped);
+            be.Dropout(dropped, lora.Dropout, pass.SeedFor(lora), dx, accumulate: true);
         }
     }
 

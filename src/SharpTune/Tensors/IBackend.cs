@@ -109,8 +109,9 @@ public interface IBackend : IDisposable
 
     /// <summary>y += alpha · x (same shapes).</summary>
     void AddScaled(Tensor x, float alpha, Tensor y);
-    /// <summary>y = x with elements zeroed with probability p and the rest scaled by 1/(1-p); the mask is a pure function of (seed, element index).</summary>
-    void Dropout(Tensor x, float p, ulong seed, Tensor y);
+    /// <summary>y = x (or y += x when <paramref name="accumulate"/>: the backward of a dropout whose input gradient has other
+    /// terms) with elements zeroed with probability p and the rest scaled by 1/(1-p); the mask is a pure function of (seed, element index).</summary>
+    void Dropout(Tensor x, float p, ulong seed, Tensor y, bool accumulate = false);
 
     // Row and column scalings (DoRA: per-output-row norms and magnitudes).
     /// <summary>norms[r] = ‖x[r, :]‖₂ for float32 x [rows, cols]; norms has rows values.</summary>
@@ -133,8 +134,22 @@ public interface IBackend : IDisposable
 
     /// <summary>Σ x² in float64 (for global gradient norms).</summary>
     double SumOfSquares(Tensor x);
+    /// <summary>Σ x² of each tensor (one pass over many small gradients; a GPU backend reads them all in one launch).</summary>
+    void SumOfSquares(IReadOnlyList<Tensor> tensors, Span<double> sums)
+    {
+        for (int i = 0; i < tensors.Count; i++) sums[i] = SumOfSquares(tensors[i]);
+    }
     void Scale(Tensor x, float alpha);
 
     /// <summary>Decoupled-weight-decay Adam step on a float32 parameter with its two moment tensors.</summary>
     void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, int step);
+    /// <summary><see cref="AdamW(Tensor, Tensor, Tensor, Tensor, float, float, float, float, float, int)"/> over many tensors
+    /// with the same hyperparameters (a GPU backend updates them all in one launch).</summary>
+    void AdamW(IReadOnlyList<AdamWTensor> tensors, float lr, float beta1, float beta2, float eps, int step)
+    {
+        foreach (var t in tensors) AdamW(t.Param, t.Grad, t.M, t.V, lr, beta1, beta2, eps, t.WeightDecay, step);
+    }
 }
+
+/// <summary>One float32 parameter of a multi-tensor AdamW step: its gradient, two moments and its weight decay.</summary>
+public readonly record struct AdamWTensor(Tensor Param, Tensor Grad, Tensor M, Tensor V, float WeightDecay);

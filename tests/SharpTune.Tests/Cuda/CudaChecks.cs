@@ -272,6 +272,92 @@ public static class CudaChecks
         return values;
     }
 
+    /// <summary>
+    /// The multi-tensor ops (AdamW, Σx²) and the accumulating dropout against the CPU's per-tensor ops on tensors of uneven
+    /// sizes (one larger than a launch's blocks per tensor cover, so its blocks loop); error = the worst relative difference.
+    /// </summary>
+    public static CudaCheckResult TrainingOps(IBackend gpu)
+    {
+        var cpu = CpuBackend.Instance;
+        int[] sizes = [5, 4096, 3 * 8192 + 7, 300_001];
+        float[] Values(int count, ulong seed, float spread)
+        {
+            var r = new Xoshiro256(seed);
+            return Enumerable.Range(0, count).Select(_ => (float)((r.NextDouble() * 2 - 1) * spread)).ToArray();
+        }
+        double worst = 0;
+        var onGpu = new List<AdamWTensor>();
+        var onCpu = new List<AdamWTensor>();
+        for (int i = 0; i < sizes.Length; i++)
+        {
+            float[] p = Values(sizes[i], (ulong)(4 * i), 1f), g = Values(sizes[i], (ulong)(4 * i + 1), 1f),
+                    m = Values(sizes[i], (ulong)(4 * i + 2), 0.1f), v = Values(sizes[i], (ulong)(4 * i + 3), 0.01f).Select(Math.Abs).ToArray();
+            float decay = i % 2 == 0 ? 0.1f : 0f;
+            onGpu.Add(new(gpu.FromHost(p, DType.F32, sizes[i]), gpu.FromHost(g, DType.F32, sizes[i]), gpu.FromHost(m, DType.F32, sizes[i]),
+                          gpu.FromHost(v, DType.F32, sizes[i]), decay));
+            onCpu.Add(new(cpu.FromHost(p, DType.F32, sizes[i]), cpu.FromHost(g, DType.F32, sizes[i]), cpu.FromHost(m, DType.F32, sizes[i]),
+                          cpu.FromHost(v, DType.F32, sizes[i]), decay));
+        }
+        var gpuSums = new double[sizes.Length];
+        gpu.SumOfSquares(onGpu.Select(t => t.Grad).ToArray(), gpuSums);
+        for (int i = 0; i < sizes.Length; i++)
+            worst = Math.Max(worst, Math.Abs(gpuSums[i] - cpu.SumOfSquares(onCpu[i].Grad)) / cpu.SumOfSquares(onCpu[i].Grad));
+        gpu.AdamW(onGpu, 1e-3f, 0.9f, 0.999f, 1e-8f, 3);
+        foreach (var t in onCpu) cpu.AdamW(t.Param, t.Grad, t.M, t.V, 1e-3f, 0.9f, 0.999f, 1e-8f, t.WeightDecay, 3);
+        for (int i = 0; i < sizes.Length; i++)
+        {
+            worst = Math.Max(worst, Compare(onGpu[i].Param, onCpu[i].Param));
+            worst = Math.Max(worst, Compare(onGpu[i].M, onCpu[i].M));
+            worst = Math.Max(worst, Compare(onGpu[i].V, onCpu[i].V));
+        }
+        // y += dropout(x) against the CPU's dropout and then the addition, from y rounded to y's dtype and the sum rounded
+        // back: float32 exact, bfloat16 rounded once from the same float32 sum, so both compare bit for bit.
+        int n = 3 * 8192 + 11;
+        float[] x = Values(n, 90, 1f), y0 = Values(n, 91, 1f);
+        using var xc = cpu.FromHost(x, DType.F32, n);
+        using var dc = cpu.Allocate(DType.F32, n);
+        cpu.Dropout(xc, 0.3f, 77, dc);
+        double dropoutError = 0;
+        foreach (var yType in new[] { DType.F32, DType.BF16 })
+        {
+            using var yc = cpu.FromHost(Rounded(y0, yType), DType.F32, n);
+            cpu.AddScaled(dc, 1f, yc);
+            using var expected = cpu.FromHost(Rounded(yc.AsSpan().ToArray(), yType), DType.F32, n);
+            using var xg = gpu.FromHost(x, DType.F32, n);
+            using var yg = gpu.FromHost(y0, yType, n);
+            gpu.Dropout(xg, 0.3f, 77, yg, accumulate: true);
+            dropoutError = Math.Max(dropoutError, Compare(yg, expected));
+        }
+        worst = Math.Max(worst, dropoutError);
+        foreach (var t in onGpu.Concat(onCpu))
+        {
+            t.Param.Dispose();
+            t.Grad.Dispose();
+            t.M.Dispose();
+            t.V.Dispose();
+        }
+        return new("multi-tensor AdamW, sum of squares, accumulating dropout", worst, 1e-6, $"dropout error {dropoutError:G3}");
+    }
+
+    static float[] Rounded(float[] values, DType dtype)
+    {
+        if (dtype == DType.F32) return values;
+        var bytes = new byte[values.Length * dtype.SizeInBytes()];
+        FloatConversions.FromF32(dtype, values, bytes);
+        var result = new float[values.Length];
+        FloatConversions.ToF32(dtype, bytes, result);
+        return result;
+    }
+
+    static double Compare(Tensor gpuTensor, Tensor cpuTensor)
+    {
+        var got = new float[gpuTensor.Count];
+        var want = new float[cpuTensor.Count];
+        gpuTensor.Backend.ToHost(gpuTensor, got);
+        cpuTensor.Backend.ToHost(cpuTensor, want);
+        return RelativeError(got, want);
+    }
+
     static JsonElement ReadReference(string modelDir) =>
         JsonDocument.Parse(File.ReadAllText(Path.Combine(modelDir, "reference.json"))).RootElement;
 

@@ -73,5 +73,9 @@ public class CudaParityTests(CudaBackends gpus) : IClassFixture<CudaBackends>
     public void TensorCoreAttentionMatchesTheCpuAtQwenHeadLayouts(int heads, int kvHeads, int headDim) =>
         AssertPassed(CudaChecks.AttentionAgainstCpu(gpus.Require(DType.BF16), heads, kvHeads, headDim, 1e-2));
 
+    [SkippableFact]
+    public void MultiTensorOpsAndAccumulatingDropoutMatchTheCpu() =>
+        AssertPassed(CudaChecks.TrainingOps(gpus.Require(DType.BF16)));
+
     static void AssertPassed(CudaCheckResult result) => Assert.True(result.Passed, result.ToString());
 }

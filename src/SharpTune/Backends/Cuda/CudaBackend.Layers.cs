@@ -81,14 +81,15 @@ public sealed unsafe partial class CudaBackend
 
     public void Scale(Tensor x, float alpha) => Elementwise("scale", x.Count, x.Address, Code(x), alpha, x.Count);
 
-    public void Dropout(Tensor x, float p, ulong seed, Tensor y)
+    public void Dropout(Tensor x, float p, ulong seed, Tensor y, bool accumulate = false)
     {
         if (p <= 0f)
         {
-            if (!ReferenceEquals(x, y)) Copy(x, y);
+            if (accumulate) AddScaled(x, 1f, y);
+            else if (!ReferenceEquals(x, y)) Copy(x, y);
             return;
         }
-        Elementwise("dropout", y.Count, x.Address, Code(x), p, seed, y.Address, Code(y), y.Count);
+        Elementwise("dropout", y.Count, x.Address, Code(x), p, seed, y.Address, Code(y), accumulate ? 1 : 0, y.Count);
     }
 
     static void RequireF32(Tensor t)

@@ -51,14 +51,23 @@ __device__ float blockSum(float v, float* scratch)
     return warpSum(v);
 }
 
+#define COUNTER_GOLDEN 0x9E3779B97F4A7C15ull
+
+// SplitMix64's finalizer from its first step z = seed + golden·(index + 1), so a loop over indices can advance z by an
+// addition instead of a 64-bit multiply per element.
+__device__ __forceinline__ float counterUniformFrom(u64 z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    // The finalizer's last step, z ^= z >> 31, leaves the top 24 bits (the ones kept) as they are; they fit a 32-bit
+    // conversion, which is cheaper than a 64-bit one and exact.
+    return (float)(unsigned)(z >> 40) * (1.0f / 16777216.0f);
+}
+
 // SplitMix64's finalizer over (seed, index): the same stream as CounterRandom on the CPU.
 __device__ __forceinline__ float counterUniform(u64 seed, u64 index)
 {
-    u64 z = seed + 0x9E3779B97F4A7C15ull * (index + 1);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z = z ^ (z >> 31);
-    return (float)(z >> 40) * (1.0f / 16777216.0f);
+    return counterUniformFrom(seed + COUNTER_GOLDEN * (index + 1));
 }
 
 #define GRID_STRIDE(i, n) for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)gridDim.x * blockDim.x)
