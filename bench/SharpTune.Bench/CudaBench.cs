@@ -78,13 +78,14 @@ public static class CudaBench
         using var model = RandomModel(be, shape);
         long weightBytes = 2L * (long)MatrixParameters(shape);
         using var cache = model.NewCache(tokens + 16);
-        var logits = new float[shape.Vocab];
+        var picked = new int[1];
         int next = 1;
+        // The Generator's greedy step: the argmax is found on the GPU and only the token id comes back.
         int Step()
         {
             using var output = model.Forward([next], cache);
-            be.ToHost(output, logits);
-            return System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits);
+            be.ArgMax(output, picked);
+            return picked[0];
         }
         for (int i = 0; i < 8; i++) next = Step();
         be.TakeProfile();

@@ -118,6 +118,83 @@ public static class CudaChecks
                    $"CPU loss {cpu[0]:F4} -> {cpu[^1]:F4}, GPU {cuda[0]:F4} -> {cuda[^1]:F4}, worst at step {worstStep}");
     }
 
+    /// <summary>
+    /// The decoding ops (linear with bias and residual for 1 to 8 rows, MatMul's small-batch path, grouped q/k/v, SwiGLU-linear)
+    /// against the CPU backend fed the same values, with bfloat16 and float32 weights; error = the worst relative error.
+    /// Argmax must agree exactly (rows with ties and a NaN); a mismatch counts as error 1.
+    /// </summary>
+    public static CudaCheckResult DecodeOps(IBackend gpu, double limit)
+    {
+        IBackend cpu = CpuBackend.Instance;
+        var random = new Xoshiro256(5);
+        float[] Values(int count) => [.. Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() * 2 - 1))];
+        float[] Host(IBackend be, Tensor t)
+        {
+            var v = new float[t.Count];
+            be.ToHost(t, v);
+            return v;
+        }
+        // A tensor on each backend holding the same values (as the GPU stores them).
+        (Tensor Gpu, Tensor Cpu) Pair(DType dtype, params int[] shape)
+        {
+            var g = gpu.FromHost(Values(shape.Aggregate(1, (a, b) => a * b)), dtype, shape);
+            return (g, cpu.FromHost(Host(gpu, g), dtype == DType.BF16 && shape.Length == 2 ? dtype : DType.F32, shape));
+        }
+        double worst = 0;
+        string worstCase = "";
+        void Compare(string name, Tensor g, Tensor c)
+        {
+            double e = RelativeError(Host(gpu, g), Host(cpu, c));
+            if (e > worst || double.IsNaN(e)) (worst, worstCase) = (double.IsNaN(e) ? double.PositiveInfinity : e, name);
+        }
+        var act = gpu.ActivationType;
+        const int k = 264, n = 200, kvWidth = 40;
+        foreach (var weightType in new[] { DType.BF16, DType.F32 })
+        foreach (int m in new[] { 1, 3, 8 })
+        {
+            var x = Pair(act, m, k);
+            var w = Pair(weightType, n, k);
+            var bias = Pair(DType.F32, n);
+            var y = Pair(act, m, n);
+            gpu.Linear(x.Gpu, w.Gpu, bias.Gpu, y.Gpu, 1f);
+            cpu.Linear(x.Cpu, w.Cpu, bias.Cpu, y.Cpu, 1f);
+            Compare($"linear {weightType} m={m}", y.Gpu, y.Cpu);
+            var z = Pair(act, m, n);
+            gpu.MatMul(x.Gpu, false, w.Gpu, true, z.Gpu, 0.5f, 1f);
+            cpu.MatMul(x.Cpu, false, w.Cpu, true, z.Cpu, 0.5f, 1f);
+            Compare($"matmul {weightType} m={m}", z.Gpu, z.Cpu);
+            var wk = Pair(weightType, kvWidth, k);
+            var wv = Pair(weightType, kvWidth, k);
+            var (q, kk, v) = (Pair(act, m, n), Pair(act, m, kvWidth), Pair(act, m, kvWidth));
+            gpu.Linear(x.Gpu, [new(w.Gpu, bias.Gpu, q.Gpu), new(wk.Gpu, null, kk.Gpu), new(wv.Gpu, bias.Gpu.SliceRows(0, kvWidth), v.Gpu)]);
+            cpu.Linear(x.Cpu, [new(w.Cpu, bias.Cpu, q.Cpu), new(wk.Cpu, null, kk.Cpu), new(wv.Cpu, bias.Cpu.SliceRows(0, kvWidth), v.Cpu)]);
+            Compare($"grouped q {weightType} m={m}", q.Gpu, q.Cpu);
+            Compare($"grouped k {weightType} m={m}", kk.Gpu, kk.Cpu);
+            Compare($"grouped v {weightType} m={m}", v.Gpu, v.Cpu);
+            var h = Pair(act, m, kvWidth);
+            gpu.SwiGluLinear(x.Gpu, wk.Gpu, wv.Gpu, h.Gpu);
+            cpu.SwiGluLinear(x.Cpu, wk.Cpu, wv.Cpu, h.Cpu);
+            Compare($"swiglu-linear {weightType} m={m}", h.Gpu, h.Cpu);
+            foreach (var t in new[] { x, w, bias, y, z, wk, wv, q, kk, v, h })
+            {
+                t.Gpu.Dispose();
+                t.Cpu.Dispose();
+            }
+        }
+        const int vocab = 151936;
+        var logits = Values(3 * vocab);
+        logits[1000] = logits[vocab - 1] = 5f;                     // a tie: the first index wins
+        logits[vocab + 77] = 4f;
+        logits[vocab + 90] = float.NaN;                            // a NaN counts as the largest
+        logits[2 * vocab + vocab - 1] = 3f;
+        var expected = new int[3];
+        var got = new int[3];
+        using (var c = cpu.FromHost(logits, DType.F32, 3, vocab)) cpu.ArgMax(c, expected);
+        using (var g = gpu.FromHost(logits, DType.F32, 3, vocab)) gpu.ArgMax(g, got);
+        if (!got.SequenceEqual(expected)) (worst, worstCase) = (1, $"argmax {string.Join(",", got)} vs {string.Join(",", expected)}");
+        return new($"decode ops {gpu.ActivationType} vs CPU", worst, limit, $"worst: {worstCase}");
+    }
+
     static double[] Train(IBackend backend, string modelDir, TrainingBatch batch, int steps, bool dora)
     {
         using var model = TransformerModel.Load(modelDir, backend);

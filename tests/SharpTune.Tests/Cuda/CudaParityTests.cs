@@ -63,5 +63,12 @@ public class CudaParityTests(CudaBackends gpus) : IClassFixture<CudaBackends>
     public void DoraLossCurveMatchesTheCpuInFloat32Mode() =>
         AssertPassed(CudaChecks.LoraLossCurve(gpus.Require(DType.F32), TestData.Model("stories260K"), 20, 1e-4, dora: true));
 
+    [SkippableFact]
+    public void DecodeOpsMatchTheCpuInBothModes()
+    {
+        AssertPassed(CudaChecks.DecodeOps(gpus.Require(DType.F32), 1e-5));
+        AssertPassed(CudaChecks.DecodeOps(gpus.Require(DType.BF16), 1e-2));
+    }
+
     static void AssertPassed(CudaCheckResult result) => Assert.True(result.Passed, result.ToString());
 }
