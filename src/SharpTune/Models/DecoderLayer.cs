@@ -98,7 +98,7 @@ public sealed class DecoderLayer : IDisposable
         }
         rope.Apply(be, a.Q, positions, inverse: false);
         rope.Apply(be, keys, positions, inverse: false);
-        be.Attention(a.Q, cache.Keys[Index], cache.Values[Index], spans, s.HeadDim, s.AttentionScale, a.Attention, null);
+        be.AttentionDecode(a.Q, cache.Keys[Index], cache.Values[Index], spans, s.HeadDim, s.AttentionScale, a.Attention);
         OProj.ForwardAccumulate(be, a.Attention, x);
         be.RmsNorm(x, PostAttentionNorm, s.RmsNormEps, a.Norm2, null);
         if (GateProj.Adapters.Count == 0 && UpProj.Adapters.Count == 0 && GateProj.Bias == null && UpProj.Bias == null)

@@ -102,6 +102,13 @@ public interface IBackend : IDisposable
         SwiGlu(gate, up, h);
     }
 
+    /// <summary>
+    /// <see cref="Attention"/> without the log-sum-exp, for decoding: a few query rows, each against a key span that may be
+    /// long (a KV cache). A GPU backend runs a kernel made for that shape.
+    /// </summary>
+    void AttentionDecode(Tensor q, Tensor k, Tensor v, AttentionSpans spans, int headDim, float scale, Tensor output) =>
+        Attention(q, k, v, spans, headDim, scale, output, null);
+
     /// <summary>indices[r] = the first index of the largest value of row r of x [rows, cols] (a NaN counts as largest), on the host.</summary>
     void ArgMax(Tensor x, Span<int> indices);
 

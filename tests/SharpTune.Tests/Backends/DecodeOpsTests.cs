@@ -115,6 +115,33 @@ public class DecodeOpsTests
         Assert.Equal([1, 1, 1, 0], indices);
     }
 
+    [Fact]
+    public void AttentionDecodeIsSoftmaxAttentionOverEachRowsSpan()
+    {
+        const int heads = 4, kvHeads = 2, headDim = 8, keys = 30;
+        var spans = new AttentionSpans([0, 5], [29, 30]);
+        float[] qv = Random(2 * heads * headDim, 50), kv = Random(keys * kvHeads * headDim, 51), vv = Random(keys * kvHeads * headDim, 52);
+        using var q = Be.FromHost(qv, DType.F32, 2, heads * headDim);
+        using var k = Be.FromHost(kv, DType.F32, keys, kvHeads * headDim);
+        using var v = Be.FromHost(vv, DType.F32, keys, kvHeads * headDim);
+        using var output = Be.Allocate(DType.F32, 2, heads * headDim);
+        double scale = 1 / Math.Sqrt(headDim);
+        ((IBackend)Be).AttentionDecode(q, k, v, spans, headDim, (float)scale, output);
+        var expected = new double[output.Count];
+        for (int r = 0; r < 2; r++)
+        for (int h = 0; h < heads; h++)
+        {
+            int kvh = h / (heads / kvHeads);
+            var keyRange = Enumerable.Range(spans.KeyStart[r], spans.KeyEnd[r] - spans.KeyStart[r]).ToArray();
+            var scores = keyRange.Select(j => scale * Enumerable.Range(0, headDim)
+                .Sum(d => (double)qv[(r * heads + h) * headDim + d] * kv[(j * kvHeads + kvh) * headDim + d])).ToArray();
+            double max = scores.Max(), sum = scores.Sum(s => Math.Exp(s - max));
+            for (int d = 0; d < headDim; d++)
+                expected[(r * heads + h) * headDim + d] = keyRange.Select((j, i) => Math.Exp(scores[i] - max) / sum * vv[(j * kvHeads + kvh) * headDim + d]).Sum();
+        }
+        AssertClose(expected, Host(output), 1e-5);
+    }
+
     /// <summary>
     /// Token-by-token decoding through the KV cache (fused ops, keys written into the cache) gives the logits of the
     /// training forward: its cross-entropy over a sequence equals <see cref="CausalLmStep.Evaluate"/>'s loss.

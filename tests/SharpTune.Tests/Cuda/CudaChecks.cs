@@ -119,7 +119,8 @@ public static class CudaChecks
     }
 
     /// <summary>
-    /// The decoding ops (linear with bias and residual for 1 to 8 rows, MatMul's small-batch path, grouped q/k/v, SwiGLU-linear)
+    /// The decoding ops (linear with bias and residual for 1 to 8 rows, MatMul's small-batch path, grouped q/k/v, SwiGLU-linear,
+    /// attention of two rows against a long cache)
     /// against the CPU backend fed the same values, with bfloat16 and float32 weights; error = the worst relative error.
     /// Argmax must agree exactly (rows with ties and a NaN); a mismatch counts as error 1.
     /// </summary>
@@ -134,11 +135,17 @@ public static class CudaChecks
             be.ToHost(t, v);
             return v;
         }
-        // A tensor on each backend holding the same values (as the GPU stores them).
+        // A tensor on each backend holding the same values (as the GPU stores them); the CPU computes in float32 but reads
+        // weights in their own dtype.
         (Tensor Gpu, Tensor Cpu) Pair(DType dtype, params int[] shape)
         {
             var g = gpu.FromHost(Values(shape.Aggregate(1, (a, b) => a * b)), dtype, shape);
-            return (g, cpu.FromHost(Host(gpu, g), dtype == DType.BF16 && shape.Length == 2 ? dtype : DType.F32, shape));
+            return (g, cpu.FromHost(Host(gpu, g), DType.F32, shape));
+        }
+        (Tensor Gpu, Tensor Cpu) Weight(DType dtype, int rows, int cols)
+        {
+            var g = gpu.FromHost(Values(rows * cols), dtype, rows, cols);
+            return (g, cpu.FromHost(Host(gpu, g), dtype, rows, cols));
         }
         double worst = 0;
         string worstCase = "";
@@ -153,7 +160,7 @@ public static class CudaChecks
         foreach (int m in new[] { 1, 3, 8 })
         {
             var x = Pair(act, m, k);
-            var w = Pair(weightType, n, k);
+            var w = Weight(weightType, n, k);
             var bias = Pair(DType.F32, n);
             var y = Pair(act, m, n);
             gpu.Linear(x.Gpu, w.Gpu, bias.Gpu, y.Gpu, 1f);
@@ -163,8 +170,8 @@ public static class CudaChecks
             gpu.MatMul(x.Gpu, false, w.Gpu, true, z.Gpu, 0.5f, 1f);
             cpu.MatMul(x.Cpu, false, w.Cpu, true, z.Cpu, 0.5f, 1f);
             Compare($"matmul {weightType} m={m}", z.Gpu, z.Cpu);
-            var wk = Pair(weightType, kvWidth, k);
-            var wv = Pair(weightType, kvWidth, k);
+            var wk = Weight(weightType, kvWidth, k);
+            var wv = Weight(weightType, kvWidth, k);
             var (q, kk, v) = (Pair(act, m, n), Pair(act, m, kvWidth), Pair(act, m, kvWidth));
             gpu.Linear(x.Gpu, [new(w.Gpu, bias.Gpu, q.Gpu), new(wk.Gpu, null, kk.Gpu), new(wv.Gpu, bias.Gpu.SliceRows(0, kvWidth), v.Gpu)]);
             cpu.Linear(x.Cpu, [new(w.Cpu, bias.Cpu, q.Cpu), new(wk.Cpu, null, kk.Cpu), new(wv.Cpu, bias.Cpu.SliceRows(0, kvWidth), v.Cpu)]);
@@ -176,6 +183,23 @@ public static class CudaChecks
             cpu.SwiGluLinear(x.Cpu, wk.Cpu, wv.Cpu, h.Cpu);
             Compare($"swiglu-linear {weightType} m={m}", h.Gpu, h.Cpu);
             foreach (var t in new[] { x, w, bias, y, z, wk, wv, q, kk, v, h })
+            {
+                t.Gpu.Dispose();
+                t.Cpu.Dispose();
+            }
+        }
+        // Two rows against a cache longer than the kernel's key chunk, grouped-query, both head sizes of the Qwen models.
+        foreach (int headDim in new[] { 64, 128 })
+        {
+            const int heads = 4, kvHeads = 2, keys = 2500;
+            var spans = new AttentionSpans([0, 100], [2499, 2500]);
+            var (q, kc, vc) = (Pair(act, 2, heads * headDim), Pair(act, keys, kvHeads * headDim), Pair(act, keys, kvHeads * headDim));
+            var o = Pair(act, 2, heads * headDim);
+            float scale = 1f / MathF.Sqrt(headDim);
+            gpu.AttentionDecode(q.Gpu, kc.Gpu, vc.Gpu, spans, headDim, scale, o.Gpu);
+            cpu.Attention(q.Cpu, kc.Cpu, vc.Cpu, spans, headDim, scale, o.Cpu, null);
+            Compare($"attention decode head dim {headDim}", o.Gpu, o.Cpu);
+            foreach (var t in new[] { q, kc, vc, o })
             {
                 t.Gpu.Dispose();
                 t.Cpu.Dispose();

@@ -52,6 +52,21 @@ public sealed unsafe partial class CudaBackend
         SwiGlu(gate, up, h);
     }
 
+    public void AttentionDecode(Tensor q, Tensor k, Tensor v, AttentionSpans spans, int headDim, float scale, Tensor output)
+    {
+        int t = SameType(q, k, v, output);
+        int heads = q.RowLength / headDim, kvHeads = k.RowLength / headDim;
+        // The kernel's limits: 16-byte key loads, one shared row of q (≤ 128 dims), 1024 threads of ≥ 8 dimension groups.
+        if (spans.Count is 0 or > SmallBatchRows || headDim % 8 != 0 || headDim > 128 || !Aligned(k) || kvHeads == 0 || heads % kvHeads != 0)
+        {
+            Attention(q, k, v, spans, headDim, scale, output, null);
+            return;
+        }
+        var (start, end) = Spans(spans);
+        Launch("decode", "attentionDecode", (uint)spans.Count, (uint)heads, 1024, 0, q.Address, k.Address, v.Address, t,
+               start.Address, end.Address, heads, kvHeads, headDim, scale, output.Address);
+    }
+
     public void ArgMax(Tensor x, Span<int> indices)
     {
         Own(x);

@@ -221,3 +221,126 @@ extern "C" __global__ void argmaxRows(const void* x, int tx, int cols, int* out)
     }
     if (lane == 0) out[blockIdx.x] = at;
 }
+
+__device__ float blockMax(float v, float* scratch)
+{
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    v = warpMax(v);
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    int warps = (blockDim.x + 31) >> 5;
+    v = lane < warps ? scratch[lane] : NEG_INF;
+    return warpMax(v);
+}
+
+#define DECODE_KEYS 2048
+#define DECODE_VALUE_UNROLL 8
+
+// Attention of a few query rows (decoding) against their key spans, one block of 1024 threads per (row, head), for head
+// dimensions that are multiples of 8 up to 128: a thread per key computes its score with 16-byte loads, then groups
+// of headDim threads (one per dimension) sum the values of every groups-th key; keys go in chunks of DECODE_KEYS with
+// the online-softmax rescaling between chunks. The same result as attentionForward without the log-sum-exp.
+extern "C" __global__ void __launch_bounds__(1024) attentionDecode(const void* q, const void* k, const void* v, int t,
+    const int* keyStart, const int* keyEnd, int heads, int kvHeads, int headDim, float scale, void* out)
+{
+    __shared__ float qs[128];
+    __shared__ float p[DECODE_KEYS];
+    __shared__ float partial[1024];
+    __shared__ float scratch[32];
+    int row = blockIdx.x, h = blockIdx.y, kvh = h / (heads / kvHeads);
+    int qWidth = heads * headDim, kvWidth = kvHeads * headDim;
+    for (int d = threadIdx.x; d < headDim; d += blockDim.x) qs[d] = ld(q, t, (i64)row * qWidth + h * headDim + d);
+    __syncthreads();
+    int start = keyStart[row], end = keyEnd[row];
+    int groups = blockDim.x / headDim, g = threadIdx.x / headDim, d = threadIdx.x - g * headDim;
+    i64 column = (i64)kvh * headDim;
+    float m = NEG_INF, l = 0.f, acc = 0.f;
+    for (int c0 = start; c0 < end; c0 += DECODE_KEYS)
+    {
+        int n = min(DECODE_KEYS, end - c0);
+        float localMax = NEG_INF;
+        for (int j = threadIdx.x; j < n; j += blockDim.x)
+        {
+            i64 base = (i64)(c0 + j) * kvWidth + column;
+            float s = 0.f;
+            if (t)
+            {
+                // Four 16-byte loads in flight at a time (a block of 1024 threads has 64 registers a thread).
+                const uint4* kr = (const uint4*)((const bf16*)k + base);
+                for (int b = 0; b < headDim / 8; b += 4)
+                {
+                    uint4 u[4];
+#pragma unroll
+                    for (int c = 0; c < 4; c++) if (b + c < headDim / 8) u[c] = kr[b + c];
+#pragma unroll
+                    for (int c = 0; c < 4; c++)
+                        if (b + c < headDim / 8)
+                        {
+                            float f[8];
+                            unpack<bf16>(u[c], f);
+#pragma unroll
+                            for (int e = 0; e < 8; e++) s = fmaf(f[e], qs[8 * (b + c) + e], s);
+                        }
+                }
+            }
+            else
+            {
+                const float4* kr = (const float4*)((const float*)k + base);
+                for (int b = 0; b < headDim / 4; b += 4)
+                {
+                    float4 u[4];
+#pragma unroll
+                    for (int c = 0; c < 4; c++) if (b + c < headDim / 4) u[c] = kr[b + c];
+#pragma unroll
+                    for (int c = 0; c < 4; c++)
+                        if (b + c < headDim / 4)
+                        {
+                            const float* qc = qs + 4 * (b + c);
+                            s = fmaf(u[c].x, qc[0], fmaf(u[c].y, qc[1], fmaf(u[c].z, qc[2], fmaf(u[c].w, qc[3], s))));
+                        }
+                }
+            }
+            s *= scale;
+            p[j] = s;
+            localMax = fmaxf(localMax, s);
+        }
+        float mNew = fmaxf(m, blockMax(localMax, scratch));
+        float localSum = 0.f;
+        for (int j = threadIdx.x; j < n; j += blockDim.x)
+        {
+            float e = expf(p[j] - mNew);
+            p[j] = e;
+            localSum += e;
+        }
+        float correction = expf(m - mNew);
+        l = l * correction + blockSum(localSum, scratch);   // its barriers also publish p
+        acc *= correction;
+        m = mNew;
+        if (g < groups)
+        {
+            const i64 stride = (i64)groups * kvWidth;
+            i64 at = (i64)(c0 + g) * kvWidth + column + d;
+            int j = g;
+            for (; j + (DECODE_VALUE_UNROLL - 1) * groups < n; j += DECODE_VALUE_UNROLL * groups)
+            {
+                float vv[DECODE_VALUE_UNROLL];
+#pragma unroll
+                for (int u = 0; u < DECODE_VALUE_UNROLL; u++) vv[u] = ld(v, t, at + u * stride);
+#pragma unroll
+                for (int u = 0; u < DECODE_VALUE_UNROLL; u++) acc = fmaf(p[j + u * groups], vv[u], acc);
+                at += DECODE_VALUE_UNROLL * stride;
+            }
+            for (; j < n; j += groups, at += stride) acc = fmaf(p[j], ld(v, t, at), acc);
+        }
+        __syncthreads();                                      // p is rewritten by the next chunk
+    }
+    partial[threadIdx.x] = acc;
+    __syncthreads();
+    if (threadIdx.x < headDim)
+    {
+        float s = 0.f;
+        for (int i = 0; i < groups; i++) s += partial[i * headDim + threadIdx.x];
+        st(out, t, (i64)row * qWidth + h * headDim + threadIdx.x, s / l);
+    }
+}
