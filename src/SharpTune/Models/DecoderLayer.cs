@@ -105,8 +105,7 @@ public sealed class DecoderLayer : IDisposable
             be.RmsNorm(a.QRaw!.Reshape(n * s.Heads, s.HeadDim), QNorm!, s.RmsNormEps, a.Q.Reshape(n * s.Heads, s.HeadDim), null);
             be.RmsNorm(a.KRaw!.Reshape(n * s.KvHeads, s.HeadDim), KNorm!, s.RmsNormEps, keys.Reshape(n * s.KvHeads, s.HeadDim), null);
         }
-        rope.Apply(be, a.Q, positions, inverse: false);
-        rope.Apply(be, keys, positions, inverse: false);
+        rope.ApplyQueryKey(be, a.Q, keys, positions);
         be.AttentionDecode(a.Q, cache.Keys[Index], cache.Values[Index], spans, s.HeadDim, s.AttentionScale, a.Attention);
         OProj.ForwardAccumulate(be, a.Attention, x);
         if (GateProj.Adapters.Count == 0 && UpProj.Adapters.Count == 0 && GateProj.Bias == null && UpProj.Bias == null)

@@ -115,6 +115,13 @@ public interface IBackend : IDisposable
         return normed;
     }
 
+    /// <summary>Forward <see cref="Rope"/> on the queries and the keys of the same rows (one launch on a GPU).</summary>
+    void RopeQueryKey(Tensor q, Tensor k, Tensor positions, Tensor invFreq, int headDim, float attentionScaling)
+    {
+        Rope(q, positions, invFreq, headDim, attentionScaling, inverse: false);
+        Rope(k, positions, invFreq, headDim, attentionScaling, inverse: false);
+    }
+
     /// <summary>
     /// <see cref="Attention"/> without the log-sum-exp, for decoding: a few query rows, each against a key span that may be
     /// long (a KV cache). A GPU backend runs a kernel made for that shape.

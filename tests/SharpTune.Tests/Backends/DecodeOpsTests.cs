@@ -138,6 +138,37 @@ public class DecodeOpsTests
     }
 
     [Fact]
+    public void RopeQueryKeyRotatesBothHalvesOfEveryHead()
+    {
+        const int headDim = 8, rows = 2;
+        int[] widths = [3 * headDim, headDim];
+        int[] positions = [5, 300];
+        float[] invFreq = [1f, 0.1f, 0.01f, 0.001f];
+        const double scaling = 1.5;
+        var values = widths.Select((w, i) => Random(rows * w, 60 + (ulong)i)).ToArray();
+        using var q = Be.FromHost(values[0], DType.F32, rows, widths[0]);
+        using var k = Be.FromHost(values[1], DType.F32, rows, widths[1]);
+        using var pos = Be.FromHost(positions, rows);
+        using var inv = Be.FromHost(invFreq, DType.F32, headDim / 2);
+        ((IBackend)Be).RopeQueryKey(q, k, pos, inv, headDim, (float)scaling);
+        foreach (var (tensor, x, width) in new[] { (q, values[0], widths[0]), (k, values[1], widths[1]) })
+        {
+            var expected = new double[x.Length];
+            for (int r = 0; r < rows; r++)
+            for (int h = 0; h < width / headDim; h++)
+            for (int j = 0; j < headDim / 2; j++)
+            {
+                double angle = (double)(float)(positions[r] * invFreq[j]), c = Math.Cos(angle) * scaling, s = Math.Sin(angle) * scaling;
+                int at = r * width + h * headDim + j;
+                double a = x[at], b = x[at + headDim / 2];
+                expected[at] = a * c - b * s;
+                expected[at + headDim / 2] = b * c + a * s;
+            }
+            AssertClose(expected, Host(tensor), 1e-5);
+        }
+    }
+
+    [Fact]
     public void AttentionDecodeIsSoftmaxAttentionOverEachRowsSpan()
     {
         const int heads = 4, kvHeads = 2, headDim = 8, keys = 30;

@@ -120,7 +120,7 @@ public static class CudaChecks
 
     /// <summary>
     /// The decoding ops (linear with bias and residual for 1 to 8 rows, MatMul's small-batch path, grouped q/k/v after an RMSNorm,
-    /// SwiGLU-linear with and without its RMSNorm,
+    /// SwiGLU-linear with and without its RMSNorm, rope of queries and keys,
     /// attention of two rows against a long cache)
     /// against the CPU backend fed the same values, with bfloat16 and float32 weights; error = the worst relative error.
     /// Argmax must agree exactly (rows with ties and a NaN); a mismatch counts as error 1.
@@ -207,6 +207,23 @@ public static class CudaChecks
             cpu.Attention(q.Cpu, kc.Cpu, vc.Cpu, spans, headDim, scale, o.Cpu, null);
             Compare($"attention decode head dim {headDim}", o.Gpu, o.Cpu);
             foreach (var t in new[] { q, kc, vc, o })
+            {
+                t.Gpu.Dispose();
+                t.Cpu.Dispose();
+            }
+        }
+        // Rope of one step's queries and keys (Qwen2.5-0.5B widths) at positions beyond the float32-exact range of the angle.
+        {
+            const int headDim = 64;
+            var (q, kk) = (Pair(act, 2, 14 * headDim), Pair(act, 2, 2 * headDim));
+            var inv = Pair(DType.F32, headDim / 2);
+            using var positionsGpu = gpu.FromHost([1000, 31999], 2);
+            using var positionsCpu = cpu.FromHost([1000, 31999], 2);
+            gpu.RopeQueryKey(q.Gpu, kk.Gpu, positionsGpu, inv.Gpu, headDim, 1.25f);
+            cpu.RopeQueryKey(q.Cpu, kk.Cpu, positionsCpu, inv.Cpu, headDim, 1.25f);
+            Compare("rope queries", q.Gpu, q.Cpu);
+            Compare("rope keys", kk.Gpu, kk.Cpu);
+            foreach (var t in new[] { q, kk, inv })
             {
                 t.Gpu.Dispose();
                 t.Cpu.Dispose();

@@ -71,6 +71,19 @@ public sealed unsafe partial class CudaBackend
         return normWeight.DType == DType.F32 && normWeight.Count == x.RowLength && Aligned(normWeight);
     }
 
+    public void RopeQueryKey(Tensor q, Tensor k, Tensor positions, Tensor invFreq, int headDim, float attentionScaling)
+    {
+        RequireF32(invFreq);
+        int t = SameType(q, k);
+        int rows = (int)positions.Count;
+        long pairs = (long)rows * (q.RowLength / 2 + k.RowLength / 2);
+        if (pairs == 0) return;
+        const int block = 256;
+        long blocks = Math.Min((pairs + block - 1) / block, (long)_multiprocessors * 32);
+        Launch("decode", "ropeQueryKey", (uint)blocks, block, 0, q.Address, k.Address, t, positions.Address, invFreq.Address, rows,
+               q.RowLength, k.RowLength, headDim, attentionScaling);
+    }
+
     public void AttentionDecode(Tensor q, Tensor k, Tensor v, AttentionSpans spans, int headDim, float scale, Tensor output)
     {
         int t = SameType(q, k, v, output);

@@ -376,3 +376,29 @@ extern "C" __global__ void __launch_bounds__(1024) attentionDecode(const void* q
         st(out, t, (i64)row * qWidth + h * headDim + threadIdx.x, s / l);
     }
 }
+
+// elementwise.cu's rope (forward) on the queries and keys of the same rows in one launch: pairs [0, rows·qWidth/2) are
+// the queries', the rest the keys'.
+extern "C" __global__ void ropeQueryKey(void* q, void* k, int t, const int* positions, const float* invFreq, int rows, int qWidth,
+                                        int kWidth, int headDim, float scaling)
+{
+    int half = headDim / 2;
+    i64 qPairs = (i64)rows * (qWidth / 2), pairs = qPairs + (i64)rows * (kWidth / 2);
+    GRID_STRIDE(i, pairs)
+    {
+        bool query = i < qPairs;
+        void* x = query ? q : k;
+        int width = query ? qWidth : kWidth;
+        i64 pair = query ? i : i - qPairs;
+        int row = (int)(pair / (width / 2));
+        int rest = (int)(pair - (i64)row * (width / 2));
+        int head = rest / half, j = rest - head * half;
+        float angle = (float)positions[row] * invFreq[j];
+        float c = (float)cos((double)angle) * scaling;
+        float s = (float)sin((double)angle) * scaling;
+        i64 base = (i64)row * width + head * headDim;
+        float a = ld(x, t, base + j), b = ld(x, t, base + j + half);
+        st(x, t, base + j, a * c - b * s);
+        st(x, t, base + j + half, b * c + a * s);
+    }
+}
