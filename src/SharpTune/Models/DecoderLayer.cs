@@ -80,7 +80,7 @@ public sealed class DecoderLayer : IDisposable
     /// <summary>
     /// The forward with a KV cache (generation): the same block in fewer, fused ops, since nothing is kept for backward —
     /// keys and values are projected straight into the cache, the residual adds are folded into the o and down products,
-    /// the input norm and q/k/v are one grouped product and the post-attention norm, gate, up and SwiGLU one more.
+    /// q/k/v are one grouped product and gate/up/SwiGLU one more.
     /// </summary>
     void Decode(IBackend be, TransformerShape s, Tensor x, Tensor positions, AttentionSpans spans, LayerActivations a, KvCache cache,
                 RotaryEmbedding rope)
@@ -89,17 +89,8 @@ public sealed class DecoderLayer : IDisposable
         if (cache.Length + n > cache.Capacity) throw new SharpTuneException($"the sequence is longer than the KV cache ({cache.Capacity} positions); raise --max_length");
         var keys = cache.Keys[Index].SliceRows(cache.Length, n);
         var values = cache.Values[Index].SliceRows(cache.Length, n);
-        Tensor q = a.QRaw ?? a.Q, k = a.KRaw ?? keys;
-        if (QProj.Adapters.Count == 0 && KProj.Adapters.Count == 0 && VProj.Adapters.Count == 0)
-            be.Linear(x, [new(QProj.Weight, QProj.Bias, q), new(KProj.Weight, KProj.Bias, k), new(VProj.Weight, VProj.Bias, values)],
-                      InputNorm, s.RmsNormEps);
-        else
-        {
-            be.RmsNorm(x, InputNorm, s.RmsNormEps, a.Norm1, null);
-            QProj.Forward(be, a.Norm1, q);
-            KProj.Forward(be, a.Norm1, k);
-            VProj.Forward(be, a.Norm1, values);
-        }
+        be.RmsNorm(x, InputNorm, s.RmsNormEps, a.Norm1, null);
+        Linear.ForwardGroup(be, a.Norm1, (QProj, a.QRaw ?? a.Q), (KProj, a.KRaw ?? keys), (VProj, values));
         if (s.QkNorm)
         {
             be.RmsNorm(a.QRaw!.Reshape(n * s.Heads, s.HeadDim), QNorm!, s.RmsNormEps, a.Q.Reshape(n * s.Heads, s.HeadDim), null);
@@ -108,11 +99,11 @@ public sealed class DecoderLayer : IDisposable
         rope.ApplyQueryKey(be, a.Q, keys, positions);
         be.AttentionDecode(a.Q, cache.Keys[Index], cache.Values[Index], spans, s.HeadDim, s.AttentionScale, a.Attention);
         OProj.ForwardAccumulate(be, a.Attention, x);
+        be.RmsNorm(x, PostAttentionNorm, s.RmsNormEps, a.Norm2, null);
         if (GateProj.Adapters.Count == 0 && UpProj.Adapters.Count == 0 && GateProj.Bias == null && UpProj.Bias == null)
-            be.SwiGluLinear(x, GateProj.Weight, UpProj.Weight, a.Act, PostAttentionNorm, s.RmsNormEps);
+            be.SwiGluLinear(a.Norm2, GateProj.Weight, UpProj.Weight, a.Act);
         else
         {
-            be.RmsNorm(x, PostAttentionNorm, s.RmsNormEps, a.Norm2, null);
             GateProj.Forward(be, a.Norm2, a.Gate);
             UpProj.Forward(be, a.Norm2, a.Up);
             be.SwiGlu(a.Gate, a.Up, a.Act);

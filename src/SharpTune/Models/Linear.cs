@@ -44,6 +44,23 @@ public sealed class Linear : IDisposable
         else Forward(backend, x, y, beta: 1f);
     }
 
+    /// <summary>
+    /// Inference forward of layers that read the same input (q, k, v): one grouped product when none has adapters.
+    /// </summary>
+    public static void ForwardGroup(IBackend backend, Tensor x, params ReadOnlySpan<(Linear Layer, Tensor Output)> layers)
+    {
+        bool plain = true;
+        foreach (var (layer, _) in layers) plain &= layer.Adapters.Count == 0;
+        if (!plain)
+        {
+            foreach (var (layer, output) in layers) layer.Forward(backend, x, output);
+            return;
+        }
+        Span<LinearOutput> outputs = new LinearOutput[layers.Length];
+        for (int i = 0; i < layers.Length; i++) outputs[i] = new(layers[i].Layer.Weight, layers[i].Layer.Bias, layers[i].Output);
+        backend.Linear(x, outputs);
+    }
+
     void Forward(IBackend backend, Tensor x, Tensor y, float beta)
     {
         if (Adapters.Count == 0)

@@ -86,33 +86,20 @@ public interface IBackend : IDisposable
         if (bias != null) AddBias(y, bias);
     }
 
-    /// <summary>
-    /// Several linear layers of the same input (a layer's q, k and v projections): each Output = x'·Weightᵀ + Bias, where x'
-    /// is x or, given <paramref name="normWeight"/>, RMSNorm(x)·normWeight per row (the layer's input norm folded in).
-    /// </summary>
-    void Linear(Tensor x, ReadOnlySpan<LinearOutput> outputs, Tensor? normWeight = null, float normEps = 0f)
+    /// <summary>Several linear layers of the same input (a layer's q, k and v projections): each Output = x·Weightᵀ + Bias.</summary>
+    void Linear(Tensor x, ReadOnlySpan<LinearOutput> outputs)
     {
-        using var normed = Normed(x, normWeight, normEps);
-        foreach (var o in outputs) Linear(normed ?? x, o.Weight, o.Bias, o.Output);
+        foreach (var o in outputs) Linear(x, o.Weight, o.Bias, o.Output);
     }
 
-    /// <summary>h = silu(x'·gateWeightᵀ) · (x'·upWeightᵀ) with x' as in the grouped Linear: a gated MLP's norm, projections and activation.</summary>
-    void SwiGluLinear(Tensor x, Tensor gateWeight, Tensor upWeight, Tensor h, Tensor? normWeight = null, float normEps = 0f)
+    /// <summary>h = silu(x·gateWeightᵀ) · (x·upWeightᵀ): a gated MLP's two projections and activation.</summary>
+    void SwiGluLinear(Tensor x, Tensor gateWeight, Tensor upWeight, Tensor h)
     {
-        using var normed = Normed(x, normWeight, normEps);
         using var gate = Allocate(h.DType, h.Shape);
         using var up = Allocate(h.DType, h.Shape);
-        MatMul(normed ?? x, false, gateWeight, true, gate);
-        MatMul(normed ?? x, false, upWeight, true, up);
+        MatMul(x, false, gateWeight, true, gate);
+        MatMul(x, false, upWeight, true, up);
         SwiGlu(gate, up, h);
-    }
-
-    private Tensor? Normed(Tensor x, Tensor? normWeight, float eps)
-    {
-        if (normWeight == null) return null;
-        var normed = Allocate(x.DType, x.Shape);
-        RmsNorm(x, normWeight, eps, normed, null);
-        return normed;
     }
 
     /// <summary>Forward <see cref="Rope"/> on the queries and the keys of the same rows (one launch on a GPU).</summary>

@@ -19,56 +19,37 @@ public sealed unsafe partial class CudaBackend
 
     public void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor y, float beta = 0f)
     {
-        if (TryLinearRows(x, [new LinearOutput(weight, bias, y)], null, 0f, 1f, beta)) return;
+        if (TryLinearRows(x, [new LinearOutput(weight, bias, y)], 1f, beta)) return;
         MatMul(x, false, weight, true, y, 1f, beta);
         if (bias != null) AddBias(y, bias);
     }
 
-    public void Linear(Tensor x, ReadOnlySpan<LinearOutput> outputs, Tensor? normWeight = null, float normEps = 0f)
+    public void Linear(Tensor x, ReadOnlySpan<LinearOutput> outputs)
     {
-        if (TryLinearRows(x, outputs, normWeight, normEps, 1f, 0f)) return;
-        using var normed = Normed(x, normWeight, normEps);
-        foreach (var o in outputs) Linear(normed ?? x, o.Weight, o.Bias, o.Output);
+        if (TryLinearRows(x, outputs, 1f, 0f)) return;
+        foreach (var o in outputs) Linear(x, o.Weight, o.Bias, o.Output);
     }
 
-    public void SwiGluLinear(Tensor x, Tensor gateWeight, Tensor upWeight, Tensor h, Tensor? normWeight = null, float normEps = 0f)
+    public void SwiGluLinear(Tensor x, Tensor gateWeight, Tensor upWeight, Tensor h)
     {
         Own(x);
         Own(gateWeight);
         Own(upWeight);
         Own(h);
         if (gateWeight.DType == upWeight.DType && gateWeight.Rows == upWeight.Rows && h.Rows == x.Rows && h.RowLength == gateWeight.Rows
-            && upWeight.RowLength == x.RowLength && SmallBatch(x, gateWeight) && Aligned(upWeight) && IsFloat(h) && NormFits(normWeight, x))
+            && upWeight.RowLength == x.RowLength && SmallBatch(x, gateWeight) && Aligned(upWeight) && IsFloat(h))
         {
             var names = gateWeight.DType == DType.BF16 ? SwiGluBF16 : SwiGluF32;
             int n = gateWeight.Rows;
             Launch("decode", names[KernelRows(x.Rows)], (uint)((n + WarpsPerBlock - 1) / WarpsPerBlock), 32 * WarpsPerBlock, 0,
-                   x.Address, Code(x), x.Rows, x.RowLength, AddressOf(normWeight), normEps, gateWeight.Address, upWeight.Address,
-                   h.Address, Code(h), n);
+                   x.Address, Code(x), x.Rows, x.RowLength, gateWeight.Address, upWeight.Address, h.Address, Code(h), n);
             return;
         }
-        using var normed = Normed(x, normWeight, normEps);
         using var gate = Allocate(h.DType, h.Shape);
         using var up = Allocate(h.DType, h.Shape);
-        MatMul(normed ?? x, false, gateWeight, true, gate);
-        MatMul(normed ?? x, false, upWeight, true, up);
+        MatMul(x, false, gateWeight, true, gate);
+        MatMul(x, false, upWeight, true, up);
         SwiGlu(gate, up, h);
-    }
-
-    Tensor? Normed(Tensor x, Tensor? normWeight, float eps)
-    {
-        if (normWeight == null) return null;
-        var normed = Allocate(x.DType, x.Shape);
-        RmsNorm(x, normWeight, eps, normed, null);
-        return normed;
-    }
-
-    /// <summary>No norm, or a float32 norm weight over x's row that the kernel can read 16 bytes at a time.</summary>
-    bool NormFits(Tensor? normWeight, Tensor x)
-    {
-        if (normWeight == null) return true;
-        Own(normWeight);
-        return normWeight.DType == DType.F32 && normWeight.Count == x.RowLength && Aligned(normWeight);
     }
 
     public void RopeQueryKey(Tensor q, Tensor k, Tensor positions, Tensor invFreq, int headDim, float attentionScaling)
@@ -110,13 +91,12 @@ public sealed unsafe partial class CudaBackend
     }
 
     /// <summary>
-    /// One launch of the matrix-vector kernel for up to three weights of one dtype read against the same small x (or its
-    /// RMSNorm), when every
+    /// One launch of the matrix-vector kernel for up to three weights of one dtype read against the same small x, when every
     /// operand suits its 16-byte loads; false (nothing done) otherwise, and the caller takes the general path.
     /// </summary>
-    bool TryLinearRows(Tensor x, ReadOnlySpan<LinearOutput> outputs, Tensor? normWeight, float normEps, float alpha, float beta)
+    bool TryLinearRows(Tensor x, ReadOnlySpan<LinearOutput> outputs, float alpha, float beta)
     {
-        if (outputs.Length is 0 or > 3 || !NormFits(normWeight, x)) return false;
+        if (outputs.Length is 0 or > 3) return false;
         Own(x);
         var weightType = outputs[0].Weight.DType;
         var outputType = outputs[0].Output.DType;
@@ -137,7 +117,7 @@ public sealed unsafe partial class CudaBackend
         var s2 = outputs.Length > 2 ? outputs[2] : default;
         var names = weightType == DType.BF16 ? LinearBF16 : LinearF32;
         Launch("decode", names[KernelRows(x.Rows)], (uint)((warps + WarpsPerBlock - 1) / WarpsPerBlock), 32 * WarpsPerBlock, 0,
-               x.Address, Code(x), x.Rows, x.RowLength, AddressOf(normWeight), normEps, alpha, beta, Code(s0.Output),
+               x.Address, Code(x), x.Rows, x.RowLength, alpha, beta, Code(s0.Output),
                s0.Weight.Address, AddressOf(s0.Bias), s0.Output.Address, s0.Weight.Rows,
                AddressOf(s1.Weight), AddressOf(s1.Bias), AddressOf(s1.Output), s1.Weight?.Rows ?? 0,
                AddressOf(s2.Weight), AddressOf(s2.Bias), AddressOf(s2.Output), s2.Weight?.Rows ?? 0);

@@ -1,6 +1,8 @@
 // Decoding kernels. Products of a few activation rows (one per sequence) with a linear layer's weight W [n, k] cost the
-// time it takes to read W once, so each warp streams whole rows of W with 16-byte loads (eight per lane in flight) and
+// time it takes to read W once, so each warp streams whole rows of W with 16-byte loads (four per lane in flight) and
 // multiplies them with the m <= M input rows, which stay in L1; accumulation is float32. W is bfloat16 or float32.
+
+#define DECODE_UNROLL 4
 
 // The 16 bytes u as float32 values: 8 bfloat16 or 4 float32.
 template <typename TW> __device__ __forceinline__ void unpack(uint4 u, float* f)
@@ -44,89 +46,57 @@ template <int V> __device__ __forceinline__ void loadX(const void* x, int tx, i6
     }
 }
 
-// acc[r] += W[k0 .. k0+V) · x'[r, k0 .. k0+V) for the rows r < m, where x' = x, or with a norm weight nw the row's
-// RMSNorm x·rstd[r]·nw.
+// acc[r] += W[k0 .. k0+V) · x[r, k0 .. k0+V) for the rows r < m.
 template <int M, typename TW>
-__device__ __forceinline__ void fmaRows(const void* x, int tx, int m, int k, const float* nw, const float* rstd, int k0, uint4 u,
-                                        float* acc)
+__device__ __forceinline__ void fmaRows(const void* x, int tx, int m, int k, int k0, uint4 u, float* acc)
 {
     constexpr int V = 16 / sizeof(TW);
     float wf[V];
     unpack<TW>(u, wf);
-    if (nw != 0)
-    {
-        float g[V];
-        loadX<V>(nw, 0, k0, g);
-#pragma unroll
-        for (int v = 0; v < V; v++) wf[v] *= g[v];
-    }
 #pragma unroll
     for (int r = 0; r < M; r++)
         if (r < m)
         {
             float xf[V];
             loadX<V>(x, tx, (i64)r * k + k0, xf);
-            float dot = 0.f;
 #pragma unroll
-            for (int v = 0; v < V; v++) dot = fmaf(wf[v], xf[v], dot);
-            acc[r] = fmaf(dot, rstd[r], acc[r]);
+            for (int v = 0; v < V; v++) acc[r] = fmaf(wf[v], xf[v], acc[r]);
         }
 }
 
-// For each of the NW weight rows w[i] (k values each): acc[i·M + r] = w[i]·x'[r] summed over the warp (every lane gets
-// it), x' as in fmaRows. 8 / NW loads of 16 bytes per lane are in flight.
+// For each of the NW weight rows w[i] (k values each): acc[i·M + r] = w[i]·x[r] summed over the warp (every lane gets it).
 template <int M, int NW, typename TW>
-__device__ __forceinline__ void dotRows(const void* x, int tx, int m, int k, const float* nw, float eps, const TW* const* w,
-                                        int lane, float* acc)
+__device__ __forceinline__ void dotRows(const void* x, int tx, int m, int k, const TW* const* w, int lane, float* acc)
 {
-    constexpr int V = 16 / sizeof(TW), STEP = 32 * V, U = 8 / NW;
-    // The RMSNorm of each input row (as norm.cu's rmsNorm), recomputed by every warp: x is small and in L1.
-    float rstd[M];
-#pragma unroll
-    for (int r = 0; r < M; r++)
-    {
-        rstd[r] = 1.f;
-        if (nw != 0 && r < m)
-        {
-            float ss = 0.f;
-            for (int k0 = lane * V; k0 < k; k0 += STEP)
-            {
-                float xf[V];
-                loadX<V>(x, tx, (i64)r * k + k0, xf);
-#pragma unroll
-                for (int v = 0; v < V; v++) ss = fmaf(xf[v], xf[v], ss);
-            }
-            rstd[r] = 1.f / sqrtf(warpSum(ss) / k + eps);
-        }
-    }
+    constexpr int V = 16 / sizeof(TW), STEP = 32 * V;
 #pragma unroll
     for (int i = 0; i < NW * M; i++) acc[i] = 0.f;
     int k0 = lane * V;
-    for (; k0 + (U - 1) * STEP < k; k0 += U * STEP)
+    for (; k0 + (DECODE_UNROLL - 1) * STEP < k; k0 += DECODE_UNROLL * STEP)
     {
-        uint4 u[NW][U];
+        uint4 u[NW][DECODE_UNROLL];
 #pragma unroll
         for (int i = 0; i < NW; i++)
 #pragma unroll
-            for (int s = 0; s < U; s++) u[i][s] = __ldg((const uint4*)(w[i] + k0 + s * STEP));
+            for (int s = 0; s < DECODE_UNROLL; s++) u[i][s] = __ldg((const uint4*)(w[i] + k0 + s * STEP));
 #pragma unroll
         for (int i = 0; i < NW; i++)
 #pragma unroll
-            for (int s = 0; s < U; s++) fmaRows<M, TW>(x, tx, m, k, nw, rstd, k0 + s * STEP, u[i][s], acc + i * M);
+            for (int s = 0; s < DECODE_UNROLL; s++) fmaRows<M, TW>(x, tx, m, k, k0 + s * STEP, u[i][s], acc + i * M);
     }
     for (; k0 < k; k0 += STEP)
 #pragma unroll
-        for (int i = 0; i < NW; i++) fmaRows<M, TW>(x, tx, m, k, nw, rstd, k0, __ldg((const uint4*)(w[i] + k0)), acc + i * M);
+        for (int i = 0; i < NW; i++) fmaRows<M, TW>(x, tx, m, k, k0, __ldg((const uint4*)(w[i] + k0)), acc + i * M);
 #pragma unroll
     for (int i = 0; i < NW * M; i++) acc[i] = warpSum(acc[i]);
 }
 
 // Up to three linear layers reading the same x [m, k] in one launch (the q, k and v projections), one warp per output
-// feature: warps [0, n0) compute layer 0, the next n1 layer 1, the next n2 layer 2. y = alpha·x'·Wᵀ + b + beta·y
-// (beta = 0 ignores y's contents; b may be null), x' = x or, with a norm weight nw, RMSNorm(x)·nw.
+// feature: warps [0, n0) compute layer 0, the next n1 layer 1, the next n2 layer 2. y = alpha·x·Wᵀ + b + beta·y
+// (beta = 0 ignores y's contents; b may be null).
 template <int M, typename TW>
-__device__ __forceinline__ void linearRows(const void* x, int tx, int m, int k, const float* nw, float eps, float alpha, float beta,
-                                           int ty, const TW* w0, const float* b0, void* y0, int n0,
+__device__ __forceinline__ void linearRows(const void* x, int tx, int m, int k, float alpha, float beta, int ty,
+                                           const TW* w0, const float* b0, void* y0, int n0,
                                            const TW* w1, const float* b1, void* y1, int n1,
                                            const TW* w2, const float* b2, void* y2, int n2)
 {
@@ -142,7 +112,7 @@ __device__ __forceinline__ void linearRows(const void* x, int tx, int m, int k, 
     else return;
     const TW* row = w + (i64)j * k;
     float acc[M];
-    dotRows<M, 1, TW>(x, tx, m, k, nw, eps, &row, lane, acc);
+    dotRows<M, 1, TW>(x, tx, m, k, &row, lane, acc);
 #pragma unroll
     for (int r = 0; r < M; r++)
         if (r < m && lane == r)
@@ -155,18 +125,16 @@ __device__ __forceinline__ void linearRows(const void* x, int tx, int m, int k, 
         }
 }
 
-// h = silu(x'·Wgᵀ)·(x'·Wuᵀ) for x [m, k], Wg and Wu [n, k], h [m, n]: the gate and up projections and SwiGLU in one pass
-// (x' as in linearRows).
+// h = silu(x·Wgᵀ)·(x·Wuᵀ) for x [m, k], Wg and Wu [n, k], h [m, n]: the gate and up projections and SwiGLU in one pass.
 template <int M, typename TW>
-__device__ __forceinline__ void swigluRows(const void* x, int tx, int m, int k, const float* nw, float eps, const TW* wg,
-                                           const TW* wu, void* h, int th, int n)
+__device__ __forceinline__ void swigluRows(const void* x, int tx, int m, int k, const TW* wg, const TW* wu, void* h, int th, int n)
 {
     int lane = threadIdx.x & 31;
     int j = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (j >= n) return;
     const TW* rows[2] = { wg + (i64)j * k, wu + (i64)j * k };
     float acc[2 * M];
-    dotRows<M, 2, TW>(x, tx, m, k, nw, eps, rows, lane, acc);
+    dotRows<M, 2, TW>(x, tx, m, k, rows, lane, acc);
 #pragma unroll
     for (int r = 0; r < M; r++)
         if (r < m && lane == r)
@@ -177,18 +145,18 @@ __device__ __forceinline__ void swigluRows(const void* x, int tx, int m, int k, 
 }
 
 #define LINEAR_ENTRY(NAME, M, TW)                                                                                         \
-    extern "C" __global__ void __launch_bounds__(256) NAME(const void* x, int tx, int m, int k, const float* nw,         \
-        float eps, float alpha, float beta, int ty, const TW* w0, const float* b0, void* y0, int n0,                        \
-        const TW* w1, const float* b1, void* y1, int n1, const TW* w2, const float* b2, void* y2, int n2)                  \
+    extern "C" __global__ void __launch_bounds__(256) NAME(const void* x, int tx, int m, int k, float alpha, float beta,  \
+        int ty, const TW* w0, const float* b0, void* y0, int n0, const TW* w1, const float* b1, void* y1, int n1,           \
+        const TW* w2, const float* b2, void* y2, int n2)                                                                   \
     {                                                                                                                      \
-        linearRows<M, TW>(x, tx, m, k, nw, eps, alpha, beta, ty, w0, b0, y0, n0, w1, b1, y1, n1, w2, b2, y2, n2);        \
+        linearRows<M, TW>(x, tx, m, k, alpha, beta, ty, w0, b0, y0, n0, w1, b1, y1, n1, w2, b2, y2, n2);                 \
     }
 
 #define SWIGLU_ENTRY(NAME, M, TW)                                                                                         \
-    extern "C" __global__ void __launch_bounds__(256) NAME(const void* x, int tx, int m, int k, const float* nw,         \
-        float eps, const TW* wg, const TW* wu, void* h, int th, int n)                                                     \
+    extern "C" __global__ void __launch_bounds__(256) NAME(const void* x, int tx, int m, int k, const TW* wg,            \
+        const TW* wu, void* h, int th, int n)                                                                              \
     {                                                                                                                      \
-        swigluRows<M, TW>(x, tx, m, k, nw, eps, wg, wu, h, th, n);                                                         \
+        swigluRows<M, TW>(x, tx, m, k, wg, wu, h, th, n);                                                                  \
     }
 
 LINEAR_ENTRY(linearBF16x1, 1, bf16)
