@@ -18,6 +18,8 @@ public static class CudaCheck
         using var f32 = CudaBackend.Create(0, DType.F32);
         Console.WriteLine($"device: {bf16.DeviceName}");
         var checks = new List<Func<CudaCheckResult>>();
+        checks.Add(() => CudaChecks.DecodeOps(f32, 1e-5));
+        checks.Add(() => CudaChecks.DecodeOps(bf16, 1e-2));
         foreach (var name in new[] { "stories260K", "qwen2-tiny", "llama3-tiny" })
         {
             checks.Add(() => CudaChecks.FixtureLogits(bf16, Model(name), 2e-2));

@@ -30,9 +30,45 @@ public sealed class Linear : IDisposable
     /// y = x·Wᵀ + Σ scale·(x·Aᵀ)·Bᵀ + b (no dropout: inference). The bias comes last because a DoRA branch rescales what
     /// precedes it without the bias (see <see cref="DoraPath.Forward"/>).
     /// </summary>
-    public void Forward(IBackend backend, Tensor x, Tensor y)
+    public void Forward(IBackend backend, Tensor x, Tensor y) => Forward(backend, x, y, beta: 0f);
+
+    /// <summary>y += this layer's output (a residual connection), folded into the product unless a DoRA branch rescales it.</summary>
+    public void ForwardAccumulate(IBackend backend, Tensor x, Tensor y)
     {
-        backend.MatMul(x, false, Weight, true, y);
+        if (Adapters.Any(a => a.Magnitude != null))
+        {
+            using var t = backend.Allocate(y.DType, y.Shape);
+            Forward(backend, x, t);
+            backend.AddScaled(t, 1f, y);
+        }
+        else Forward(backend, x, y, beta: 1f);
+    }
+
+    /// <summary>
+    /// Inference forward of layers that read the same input (q, k, v): one grouped product when none has adapters.
+    /// </summary>
+    public static void ForwardGroup(IBackend backend, Tensor x, params ReadOnlySpan<(Linear Layer, Tensor Output)> layers)
+    {
+        bool plain = true;
+        foreach (var (layer, _) in layers) plain &= layer.Adapters.Count == 0;
+        if (!plain)
+        {
+            foreach (var (layer, output) in layers) layer.Forward(backend, x, output);
+            return;
+        }
+        Span<LinearOutput> outputs = new LinearOutput[layers.Length];
+        for (int i = 0; i < layers.Length; i++) outputs[i] = new(layers[i].Layer.Weight, layers[i].Layer.Bias, layers[i].Output);
+        backend.Linear(x, outputs);
+    }
+
+    void Forward(IBackend backend, Tensor x, Tensor y, float beta)
+    {
+        if (Adapters.Count == 0)
+        {
+            backend.Linear(x, Weight, Bias, y, beta);
+            return;
+        }
+        backend.MatMul(x, false, Weight, true, y, 1f, beta);
         foreach (var lora in Adapters)
         {
             if (lora.Magnitude != null)

@@ -47,6 +47,9 @@ public sealed class AttentionSpans
     }
 }
 
+/// <summary>One linear layer of a grouped product (<see cref="IBackend.Linear(Tensor, ReadOnlySpan{LinearOutput})"/>): Output = x·Weightᵀ + Bias.</summary>
+public readonly record struct LinearOutput(Tensor Weight, Tensor? Bias, Tensor Output);
+
 /// <summary>
 /// The compute engine behind the model and the trainer: allocation, transfers and the small set of coarse ops
 /// (each with its backward) a decoder-only transformer needs. Tensors of activations are 2-D [rows, features];
@@ -74,6 +77,47 @@ public interface IBackend : IDisposable
 
     /// <summary>C = alpha·op(A)·op(B) + beta·C for 2-D tensors (B may be a BF16/F16 weight). beta = 0 ignores C's contents.</summary>
     void MatMul(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha = 1f, float beta = 0f);
+
+    // Fused forms for inference. The defaults compose the ops above; a GPU backend runs each as one kernel when decoding.
+    /// <summary>y = x·Wᵀ + bias + beta·y for a weight W [out, in] and an optional float32 bias [out] (beta = 0 ignores y's contents).</summary>
+    void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor y, float beta = 0f)
+    {
+        MatMul(x, false, weight, true, y, 1f, beta);
+        if (bias != null) AddBias(y, bias);
+    }
+
+    /// <summary>Several linear layers of the same input (a layer's q, k and v projections): each Output = x·Weightᵀ + Bias.</summary>
+    void Linear(Tensor x, ReadOnlySpan<LinearOutput> outputs)
+    {
+        foreach (var o in outputs) Linear(x, o.Weight, o.Bias, o.Output);
+    }
+
+    /// <summary>h = silu(x·gateWeightᵀ) · (x·upWeightᵀ): a gated MLP's two projections and activation.</summary>
+    void SwiGluLinear(Tensor x, Tensor gateWeight, Tensor upWeight, Tensor h)
+    {
+        using var gate = Allocate(h.DType, h.Shape);
+        using var up = Allocate(h.DType, h.Shape);
+        MatMul(x, false, gateWeight, true, gate);
+        MatMul(x, false, upWeight, true, up);
+        SwiGlu(gate, up, h);
+    }
+
+    /// <summary>Forward <see cref="Rope"/> on the queries and the keys of the same rows (one launch on a GPU).</summary>
+    void RopeQueryKey(Tensor q, Tensor k, Tensor positions, Tensor invFreq, int headDim, float attentionScaling)
+    {
+        Rope(q, positions, invFreq, headDim, attentionScaling, inverse: false);
+        Rope(k, positions, invFreq, headDim, attentionScaling, inverse: false);
+    }
+
+    /// <summary>
+    /// <see cref="Attention"/> without the log-sum-exp, for decoding: a few query rows, each against a key span that may be
+    /// long (a KV cache). A GPU backend runs a kernel made for that shape.
+    /// </summary>
+    void AttentionDecode(Tensor q, Tensor k, Tensor v, AttentionSpans spans, int headDim, float scale, Tensor output) =>
+        Attention(q, k, v, spans, headDim, scale, output, null);
+
+    /// <summary>indices[r] = the first index of the largest value of row r of x [rows, cols] (a NaN counts as largest), on the host.</summary>
+    void ArgMax(Tensor x, Span<int> indices);
 
     /// <summary>output[i] = table[ids[i]].</summary>
     void Embedding(Tensor table, Tensor ids, Tensor output);

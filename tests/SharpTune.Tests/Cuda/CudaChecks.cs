@@ -119,6 +119,125 @@ public static class CudaChecks
                    $"CPU loss {cpu[0]:F4} -> {cpu[^1]:F4}, GPU {cuda[0]:F4} -> {cuda[^1]:F4}, worst at step {worstStep}");
     }
 
+    /// <summary>
+    /// The decoding ops (linear with bias and residual for 1 to 8 rows, MatMul's small-batch path, grouped q/k/v, SwiGLU-linear,
+    /// rope of queries and keys,
+    /// attention of two rows against a long cache)
+    /// against the CPU backend fed the same values, with bfloat16 and float32 weights; error = the worst relative error.
+    /// Argmax must agree exactly (rows with ties and a NaN); a mismatch counts as error 1.
+    /// </summary>
+    public static CudaCheckResult DecodeOps(IBackend gpu, double limit)
+    {
+        IBackend cpu = CpuBackend.Instance;
+        var random = new Xoshiro256(5);
+        float[] Values(int count) => [.. Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() * 2 - 1))];
+        float[] Host(IBackend be, Tensor t)
+        {
+            var v = new float[t.Count];
+            be.ToHost(t, v);
+            return v;
+        }
+        // A tensor on each backend holding the same values (as the GPU stores them); the CPU computes in float32 but reads
+        // weights in their own dtype.
+        (Tensor Gpu, Tensor Cpu) Pair(DType dtype, params int[] shape)
+        {
+            var g = gpu.FromHost(Values(shape.Aggregate(1, (a, b) => a * b)), dtype, shape);
+            return (g, cpu.FromHost(Host(gpu, g), DType.F32, shape));
+        }
+        (Tensor Gpu, Tensor Cpu) Weight(DType dtype, int rows, int cols)
+        {
+            var g = gpu.FromHost(Values(rows * cols), dtype, rows, cols);
+            return (g, cpu.FromHost(Host(gpu, g), dtype, rows, cols));
+        }
+        double worst = 0;
+        string worstCase = "";
+        void Compare(string name, Tensor g, Tensor c)
+        {
+            double e = RelativeError(Host(gpu, g), Host(cpu, c));
+            if (e > worst || double.IsNaN(e)) (worst, worstCase) = (double.IsNaN(e) ? double.PositiveInfinity : e, name);
+        }
+        var act = gpu.ActivationType;
+        const int k = 264, n = 200, kvWidth = 40;
+        foreach (var weightType in new[] { DType.BF16, DType.F32 })
+        foreach (int m in new[] { 1, 3, 8 })
+        {
+            var x = Pair(act, m, k);
+            var w = Weight(weightType, n, k);
+            var bias = Pair(DType.F32, n);
+            var y = Pair(act, m, n);
+            gpu.Linear(x.Gpu, w.Gpu, bias.Gpu, y.Gpu, 1f);
+            cpu.Linear(x.Cpu, w.Cpu, bias.Cpu, y.Cpu, 1f);
+            Compare($"linear {weightType} m={m}", y.Gpu, y.Cpu);
+            var z = Pair(act, m, n);
+            gpu.MatMul(x.Gpu, false, w.Gpu, true, z.Gpu, 0.5f, 1f);
+            cpu.MatMul(x.Cpu, false, w.Cpu, true, z.Cpu, 0.5f, 1f);
+            Compare($"matmul {weightType} m={m}", z.Gpu, z.Cpu);
+            var wk = Weight(weightType, kvWidth, k);
+            var wv = Weight(weightType, kvWidth, k);
+            var (q, kk, v) = (Pair(act, m, n), Pair(act, m, kvWidth), Pair(act, m, kvWidth));
+            gpu.Linear(x.Gpu, [new(w.Gpu, bias.Gpu, q.Gpu), new(wk.Gpu, null, kk.Gpu), new(wv.Gpu, bias.Gpu.SliceRows(0, kvWidth), v.Gpu)]);
+            cpu.Linear(x.Cpu, [new(w.Cpu, bias.Cpu, q.Cpu), new(wk.Cpu, null, kk.Cpu), new(wv.Cpu, bias.Cpu.SliceRows(0, kvWidth), v.Cpu)]);
+            Compare($"grouped q {weightType} m={m}", q.Gpu, q.Cpu);
+            Compare($"grouped k {weightType} m={m}", kk.Gpu, kk.Cpu);
+            Compare($"grouped v {weightType} m={m}", v.Gpu, v.Cpu);
+            var h = Pair(act, m, kvWidth);
+            gpu.SwiGluLinear(x.Gpu, wk.Gpu, wv.Gpu, h.Gpu);
+            cpu.SwiGluLinear(x.Cpu, wk.Cpu, wv.Cpu, h.Cpu);
+            Compare($"swiglu-linear {weightType} m={m}", h.Gpu, h.Cpu);
+            foreach (var t in new[] { x, w, bias, y, z, wk, wv, q, kk, v, h })
+            {
+                t.Gpu.Dispose();
+                t.Cpu.Dispose();
+            }
+        }
+        // Two rows against a cache longer than the kernel's key chunk, grouped-query, both head sizes of the Qwen models.
+        foreach (int headDim in new[] { 64, 128 })
+        {
+            const int heads = 4, kvHeads = 2, keys = 2500;
+            var spans = new AttentionSpans([0, 100], [2499, 2500]);
+            var (q, kc, vc) = (Pair(act, 2, heads * headDim), Pair(act, keys, kvHeads * headDim), Pair(act, keys, kvHeads * headDim));
+            var o = Pair(act, 2, heads * headDim);
+            float scale = 1f / MathF.Sqrt(headDim);
+            gpu.AttentionDecode(q.Gpu, kc.Gpu, vc.Gpu, spans, headDim, scale, o.Gpu);
+            cpu.Attention(q.Cpu, kc.Cpu, vc.Cpu, spans, headDim, scale, o.Cpu, null);
+            Compare($"attention decode head dim {headDim}", o.Gpu, o.Cpu);
+            foreach (var t in new[] { q, kc, vc, o })
+            {
+                t.Gpu.Dispose();
+                t.Cpu.Dispose();
+            }
+        }
+        // Rope of one step's queries and keys (Qwen2.5-0.5B widths) at positions beyond the float32-exact range of the angle.
+        {
+            const int headDim = 64;
+            var (q, kk) = (Pair(act, 2, 14 * headDim), Pair(act, 2, 2 * headDim));
+            var inv = Pair(DType.F32, headDim / 2);
+            using var positionsGpu = gpu.FromHost([1000, 31999], 2);
+            using var positionsCpu = cpu.FromHost([1000, 31999], 2);
+            gpu.RopeQueryKey(q.Gpu, kk.Gpu, positionsGpu, inv.Gpu, headDim, 1.25f);
+            cpu.RopeQueryKey(q.Cpu, kk.Cpu, positionsCpu, inv.Cpu, headDim, 1.25f);
+            Compare("rope queries", q.Gpu, q.Cpu);
+            Compare("rope keys", kk.Gpu, kk.Cpu);
+            foreach (var t in new[] { q, kk, inv })
+            {
+                t.Gpu.Dispose();
+                t.Cpu.Dispose();
+            }
+        }
+        const int vocab = 151936;
+        var logits = Values(3 * vocab);
+        logits[1000] = logits[vocab - 1] = 5f;                     // a tie: the first index wins
+        logits[vocab + 77] = 4f;
+        logits[vocab + 90] = float.NaN;                            // a NaN counts as the largest
+        logits[2 * vocab + vocab - 1] = 3f;
+        var expected = new int[3];
+        var got = new int[3];
+        using (var c = cpu.FromHost(logits, DType.F32, 3, vocab)) cpu.ArgMax(c, expected);
+        using (var g = gpu.FromHost(logits, DType.F32, 3, vocab)) gpu.ArgMax(g, got);
+        if (!got.SequenceEqual(expected)) (worst, worstCase) = (1, $"argmax {string.Join(",", got)} vs {string.Join(",", expected)}");
+        return new($"decode ops {gpu.ActivationType} vs CPU", worst, limit, $"worst: {worstCase}");
+    }
+
     static double[] Train(IBackend backend, string modelDir, TrainingBatch batch, int steps, bool dora)
     {
         using var model = TransformerModel.Load(modelDir, backend);

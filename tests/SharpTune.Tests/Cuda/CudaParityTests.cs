@@ -77,5 +77,12 @@ public class CudaParityTests(CudaBackends gpus) : IClassFixture<CudaBackends>
     public void MultiTensorOpsAndAccumulatingDropoutMatchTheCpu() =>
         AssertPassed(CudaChecks.TrainingOps(gpus.Require(DType.BF16)));
 
+    [SkippableFact]
+    public void DecodeOpsMatchTheCpuInBothModes()
+    {
+        AssertPassed(CudaChecks.DecodeOps(gpus.Require(DType.F32), 1e-5));
+        AssertPassed(CudaChecks.DecodeOps(gpus.Require(DType.BF16), 1e-2));
+    }
+
     static void AssertPassed(CudaCheckResult result) => Assert.True(result.Passed, result.ToString());
 }
