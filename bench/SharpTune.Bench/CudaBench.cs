@@ -165,7 +165,7 @@ public static class CudaBench
     }
 
     /// <summary>Device-to-device copy of 2 GiB: bytes read + written per second.</summary>
-    static double CopyBandwidth(CudaBackend be)
+    internal static double CopyBandwidth(CudaBackend be)
     {
         const int n = 1 << 30;
         using var a = be.Allocate(DType.BF16, n);

@@ -1,8 +1,15 @@
 // Decoding kernels. Products of a few activation rows (one per sequence) with a linear layer's weight W [n, k] cost the
-// time it takes to read W once, so each warp streams whole rows of W with 16-byte loads (four per lane in flight) and
-// multiplies them with the m <= M input rows, which stay in L1; accumulation is float32. W is bfloat16 or float32.
+// time it takes to read W once, so each warp streams whole rows of W with 16-byte loads (eight per lane in flight, in
+// rounds whose tail is predicated rather than serial) and multiplies them with the m <= M input rows, which stay in L1;
+// accumulation is float32. W is bfloat16 or float32.
 
-#define DECODE_UNROLL 4
+// 16 bytes of a weight read once per token: not kept in L1, which holds x.
+__device__ __forceinline__ uint4 loadStreaming(const void* p)
+{
+    uint4 u;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w) : "l"(p));
+    return u;
+}
 
 // The 16 bytes u as float32 values: 8 bfloat16 or 4 float32.
 template <typename TW> __device__ __forceinline__ void unpack(uint4 u, float* f)
@@ -65,28 +72,27 @@ __device__ __forceinline__ void fmaRows(const void* x, int tx, int m, int k, int
 }
 
 // For each of the NW weight rows w[i] (k values each): acc[i·M + r] = w[i]·x[r] summed over the warp (every lane gets it).
+// A round issues all its loads (eight per lane over the NW rows) before the first use; a lane's loads past k are skipped.
 template <int M, int NW, typename TW>
 __device__ __forceinline__ void dotRows(const void* x, int tx, int m, int k, const TW* const* w, int lane, float* acc)
 {
-    constexpr int V = 16 / sizeof(TW), STEP = 32 * V;
+    constexpr int V = 16 / sizeof(TW), STEP = 32 * V, ROUND = 8 / NW;
 #pragma unroll
     for (int i = 0; i < NW * M; i++) acc[i] = 0.f;
-    int k0 = lane * V;
-    for (; k0 + (DECODE_UNROLL - 1) * STEP < k; k0 += DECODE_UNROLL * STEP)
+    for (int k0 = lane * V; k0 < k; k0 += ROUND * STEP)
     {
-        uint4 u[NW][DECODE_UNROLL];
+        uint4 u[NW][ROUND];
 #pragma unroll
-        for (int i = 0; i < NW; i++)
+        for (int s = 0; s < ROUND; s++)
+            if (k0 + s * STEP < k)
 #pragma unroll
-            for (int s = 0; s < DECODE_UNROLL; s++) u[i][s] = __ldg((const uint4*)(w[i] + k0 + s * STEP));
+                for (int i = 0; i < NW; i++) u[i][s] = loadStreaming(w[i] + k0 + s * STEP);
 #pragma unroll
-        for (int i = 0; i < NW; i++)
+        for (int s = 0; s < ROUND; s++)
+            if (k0 + s * STEP < k)
 #pragma unroll
-            for (int s = 0; s < DECODE_UNROLL; s++) fmaRows<M, TW>(x, tx, m, k, k0 + s * STEP, u[i][s], acc + i * M);
+                for (int i = 0; i < NW; i++) fmaRows<M, TW>(x, tx, m, k, k0 + s * STEP, u[i][s], acc + i * M);
     }
-    for (; k0 < k; k0 += STEP)
-#pragma unroll
-        for (int i = 0; i < NW; i++) fmaRows<M, TW>(x, tx, m, k, k0, __ldg((const uint4*)(w[i] + k0)), acc + i * M);
 #pragma unroll
     for (int i = 0; i < NW * M; i++) acc[i] = warpSum(acc[i]);
 }
@@ -144,17 +150,21 @@ __device__ __forceinline__ void swigluRows(const void* x, int tx, int m, int k, 
         }
 }
 
+// Blocks of 256 threads the register cap must let an SM hold: four for one or two rows (≤ 64 registers a thread), so the 448
+// blocks of a 3584-row product (7B's o and down) can all be resident on 132 SMs at once instead of leaving a second wave.
+#define DECODE_BLOCKS(M) ((M) <= 2 ? 4 : 2)
+
 #define LINEAR_ENTRY(NAME, M, TW)                                                                                         \
-    extern "C" __global__ void __launch_bounds__(256) NAME(const void* x, int tx, int m, int k, float alpha, float beta,  \
-        int ty, const TW* w0, const float* b0, void* y0, int n0, const TW* w1, const float* b1, void* y1, int n1,           \
-        const TW* w2, const float* b2, void* y2, int n2)                                                                   \
+    extern "C" __global__ void __launch_bounds__(256, DECODE_BLOCKS(M)) NAME(const void* x, int tx, int m, int k,        \
+        float alpha, float beta, int ty, const TW* w0, const float* b0, void* y0, int n0, const TW* w1, const float* b1,   \
+        void* y1, int n1, const TW* w2, const float* b2, void* y2, int n2)                                                 \
     {                                                                                                                      \
         linearRows<M, TW>(x, tx, m, k, alpha, beta, ty, w0, b0, y0, n0, w1, b1, y1, n1, w2, b2, y2, n2);                 \
     }
 
 #define SWIGLU_ENTRY(NAME, M, TW)                                                                                         \
-    extern "C" __global__ void __launch_bounds__(256) NAME(const void* x, int tx, int m, int k, const TW* wg,            \
-        const TW* wu, void* h, int th, int n)                                                                              \
+    extern "C" __global__ void __launch_bounds__(256, DECODE_BLOCKS(M)) NAME(const void* x, int tx, int m, int k,        \
+        const TW* wg, const TW* wu, void* h, int th, int n)                                                                \
     {                                                                                                                      \
         swigluRows<M, TW>(x, tx, m, k, wg, wu, h, th, n);                                                                  \
     }
