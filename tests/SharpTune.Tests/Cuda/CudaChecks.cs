@@ -491,7 +491,7 @@ public static class CudaChecks
         return result;
     }
 
-    static double RelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
+    internal static double RelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
     {
         double diff = 0, norm = 0;
         for (int i = 0; i < expected.Length; i++)
