@@ -80,8 +80,15 @@ public class CudaParityTests(CudaBackends gpus) : IClassFixture<CudaBackends>
     [SkippableFact]
     public void LoraProductsOfSmallRankMatchTheCpuInBothModes()
     {
-        AssertPassed(LoraProductChecks.Run(gpus.Require(DType.BF16), 1e-2));
-        AssertPassed(LoraProductChecks.Run(gpus.Require(DType.F32), 1e-5));
+        AssertPassed(TrainingKernelChecks.LoraProducts(gpus.Require(DType.BF16), 1e-2));
+        AssertPassed(TrainingKernelChecks.LoraProducts(gpus.Require(DType.F32), 1e-5));
+    }
+
+    [SkippableFact]
+    public void SwiGluMatchesTheCpuInBothModes()
+    {
+        AssertPassed(TrainingKernelChecks.SwiGlu(gpus.Require(DType.BF16), 1e-2));
+        AssertPassed(TrainingKernelChecks.SwiGlu(gpus.Require(DType.F32), 1e-5));
     }
 
     [SkippableFact]

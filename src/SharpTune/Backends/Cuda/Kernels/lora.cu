@@ -1,28 +1,6 @@
 // The LoRA branches' products in the BF16 mode: one side has rank r <= 16, so they are memory-bound and a general GEMM
-// (tiles sized for large k and n) spends most of its time on the shape. C = alpha·A·op(B) + beta·C, row-major, all bfloat16
-// except C of the thin products (bfloat16 or float32), float32 accumulation; beta == 0 never reads C (as cuBLAS).
-
-// 8 bfloat16 of a 16-byte word to float32, and back (round to nearest even).
-__device__ __forceinline__ void unpack8(uint4 w, float* f)
-{
-    unsigned u[4] = {w.x, w.y, w.z, w.w};
-#pragma unroll
-    for (int i = 0; i < 4; i++)
-    {
-        f[2 * i] = __uint_as_float(u[i] << 16);
-        f[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
-    }
-}
-
-__device__ __forceinline__ uint4 pack8(const float* f)
-{
-    uint4 w;
-    w.x = (unsigned)f2bf(f[0]) | ((unsigned)f2bf(f[1]) << 16);
-    w.y = (unsigned)f2bf(f[2]) | ((unsigned)f2bf(f[3]) << 16);
-    w.z = (unsigned)f2bf(f[4]) | ((unsigned)f2bf(f[5]) << 16);
-    w.w = (unsigned)f2bf(f[6]) | ((unsigned)f2bf(f[7]) << 16);
-    return w;
-}
+// (tiles sized for large k and n) spends most of its time on the shape. C = alpha·op(A)·op(B) + beta·C, row-major, bfloat16
+// operands, float32 accumulation; beta == 0 never reads C (as cuBLAS). Every kernel sums in a fixed order (repeatable).
 
 #define WIDE_ROWS 16
 
@@ -56,11 +34,21 @@ __device__ __forceinline__ void wideFromThin(const bf16* a, const bf16* b, int t
 #pragma unroll
             for (int j = 0; j < 8; j++) w[q][j] = bf2f(b[(i64)(col + j) * k + q]);
         }
-        else unpack8(*(const uint4*)(b + (i64)q * n + col), w[q]);
+        else unpackBF16x8(*(const uint4*)(b + (i64)q * n + col), w[q]);
     }
     int rows = min(WIDE_ROWS, m - row0);
-    for (int r = 0; r < rows; r++)
+    // All of C's tile is loaded before any of it is written, so the loads are in flight together.
+    uint4 old[WIDE_ROWS];
+    if (beta != 0.f)
     {
+#pragma unroll
+        for (int r = 0; r < WIDE_ROWS; r++)
+            if (r < rows) old[r] = *(const uint4*)(c + (i64)(row0 + r) * n + col);
+    }
+#pragma unroll
+    for (int r = 0; r < WIDE_ROWS; r++)
+    {
+        if (r >= rows) break;
         float acc[8];
 #pragma unroll
         for (int j = 0; j < 8; j++) acc[j] = 0.f;
@@ -71,21 +59,20 @@ __device__ __forceinline__ void wideFromThin(const bf16* a, const bf16* b, int t
 #pragma unroll
             for (int j = 0; j < 8; j++) acc[j] = fmaf(t, w[q][j], acc[j]);
         }
-        uint4* p = (uint4*)(c + (i64)(row0 + r) * n + col);
         float out[8];
         if (beta != 0.f)
         {
-            float old[8];
-            unpack8(*p, old);
+            float before[8];
+            unpackBF16x8(old[r], before);
 #pragma unroll
-            for (int j = 0; j < 8; j++) out[j] = alpha * acc[j] + beta * old[j];
+            for (int j = 0; j < 8; j++) out[j] = alpha * acc[j] + beta * before[j];
         }
         else
         {
 #pragma unroll
             for (int j = 0; j < 8; j++) out[j] = alpha * acc[j];
         }
-        *p = pack8(out);
+        *(uint4*)(c + (i64)(row0 + r) * n + col) = packBF16x8(out);
     }
 }
 
@@ -127,7 +114,7 @@ __device__ __forceinline__ void thinFromWide(const bf16* a, const bf16* b, int t
 #pragma unroll
         for (int r = 0; r < R; r++)
         {
-            if (r < rows) unpack8(__ldg((const uint4*)(a + (i64)(row0 + r) * k + k0)), x[r]);
+            if (r < rows) unpackBF16x8(__ldg((const uint4*)(a + (i64)(row0 + r) * k + k0)), x[r]);
             else
             {
 #pragma unroll
@@ -142,7 +129,7 @@ __device__ __forceinline__ void thinFromWide(const bf16* a, const bf16* b, int t
                 if (j < n)
                 {
                     float w[8];
-                    unpack8(__ldg((const uint4*)(b + (i64)j * k + k0)), w);
+                    unpackBF16x8(__ldg((const uint4*)(b + (i64)j * k + k0)), w);
 #pragma unroll
                     for (int r = 0; r < R; r++)
                     {
@@ -204,4 +191,100 @@ extern "C" __global__ void __launch_bounds__(THIN_THREADS) thinFromWide16(const 
                                                                            int n, int k, float alpha, float beta)
 {
     thinFromWide<16, 4>(a, b, transB, c, tc, m, n, k, alpha, beta);
+}
+
+#define GRAD_ROWS 128
+#define GRAD_THREADS 256
+
+// The LoRA gradients, G[col, j] = Σ_row W[row, col]·T[row, j] of wide W [rows, w] and thin T [rows, r <= K]: dB = s·dyᵀ·t
+// and dA = dtᵀ·dropout(x). A block sums GRAD_ROWS rows for 256 columns: lane l of a warp owns columns 8l..8l+7 (16-byte
+// loads of W), the 8 warps take every 8th row, T's rows sit in shared memory, and the warps' sums are added in a fixed
+// order. partial[blockIdx.y][col·r + j] then holds the block's sums; thinGradientSum adds the blocks in a fixed order, so
+// the result is the same from run to run. Needs w % 8 == 0 and 16-byte aligned W.
+template <int K>
+__device__ __forceinline__ void thinGradientPartial(const bf16* wide, const bf16* thin, float* partial, int rows, int w, int r)
+{
+    __shared__ float tTile[GRAD_ROWS][K];
+    // [j][c][lane] for column 8·lane + c of the tile: a warp's lanes write consecutive words (no bank conflicts).
+    __shared__ float sums[K][8][32];
+    int row0 = blockIdx.y * GRAD_ROWS;
+    int count = min(GRAD_ROWS, rows - row0);
+    for (int i = threadIdx.x; i < GRAD_ROWS * K; i += blockDim.x)
+    {
+        int rr = i / K, j = i - rr * K;
+        tTile[rr][j] = rr < count && j < r ? bf2f(thin[(i64)(row0 + rr) * r + j]) : 0.f;
+    }
+    __syncthreads();
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    int col = blockIdx.x * 256 + lane * 8;
+    float acc[8][K];
+#pragma unroll
+    for (int c = 0; c < 8; c++)
+    {
+#pragma unroll
+        for (int j = 0; j < K; j++) acc[c][j] = 0.f;
+    }
+    if (col < w)
+    {
+#pragma unroll 4
+        for (int rr = warp; rr < count; rr += GRAD_THREADS / 32)
+        {
+            float x[8];
+            unpackBF16x8(__ldg((const uint4*)(wide + (i64)(row0 + rr) * w + col)), x);
+#pragma unroll
+            for (int j = 0; j < K; j++)
+            {
+                float t = tTile[rr][j];
+#pragma unroll
+                for (int c = 0; c < 8; c++) acc[c][j] = fmaf(x[c], t, acc[c][j]);
+            }
+        }
+    }
+    for (int s = 0; s < GRAD_THREADS / 32; s++)
+    {
+        if (warp == s)
+        {
+#pragma unroll
+            for (int j = 0; j < K; j++)
+            {
+#pragma unroll
+                for (int c = 0; c < 8; c++) sums[j][c][lane] = (s == 0 ? 0.f : sums[j][c][lane]) + acc[c][j];
+            }
+        }
+        __syncthreads();
+    }
+    for (int i = threadIdx.x; i < 256 * K; i += blockDim.x)
+    {
+        int tileCol = i / K, j = i - tileCol * K;
+        int gc = blockIdx.x * 256 + tileCol;
+        if (gc < w && j < r) partial[((i64)blockIdx.y * w + gc) * r + j] = sums[j][tileCol & 7][tileCol >> 3];
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(GRAD_THREADS) thinGradient8(const bf16* wide, const bf16* thin, float* partial, int rows, int w, int r)
+{
+    thinGradientPartial<8>(wide, thin, partial, rows, w, r);
+}
+
+extern "C" __global__ void __launch_bounds__(GRAD_THREADS) thinGradient16(const bf16* wide, const bf16* thin, float* partial, int rows, int w,
+                                                                           int r)
+{
+    thinGradientPartial<16>(wide, thin, partial, rows, w, r);
+}
+
+// C = alpha·Σ_s partial[s] + beta·C, with C [w, r] (wideMajor: dB) or [r, w] (dA).
+extern "C" __global__ void thinGradientSum(const float* partial, int splits, void* c, int tc, int w, int r, int wideMajor, float alpha,
+                                           float beta)
+{
+    i64 n = (i64)w * r;
+    GRID_STRIDE(i, n)
+    {
+        float v = 0.f;
+        for (int s = 0; s < splits; s++) v += partial[s * n + i];
+        i64 col = i / r;
+        i64 o = wideMajor ? i : (i - col * r) * w + col;
+        v *= alpha;
+        if (beta != 0.f) v += beta * ld(c, tc, o);
+        st(c, tc, o, v);
+    }
 }
