@@ -5,7 +5,7 @@ namespace SharpTune.Backends.Cuda;
 public sealed unsafe partial class CudaBackend
 {
     /// <summary>
-    /// cuBLAS GemmEx with float32 accumulation (the BF16 mode's LoRA products of rank ≤ 16 go to lora.cu, see TryThinMatMul). cuBLAS needs A and B of one type, so mixed operands are converted to a
+    /// cuBLAS GemmEx with float32 accumulation. cuBLAS needs A and B of one type, so mixed operands are converted to a
     /// temporary first: to bfloat16 in the BF16 mode (the base weights are the large operands and stay as they are), to
     /// float32 in the checking mode. All-float32 products (LoRA and optimizer math) run in float32.
     /// </summary>
@@ -23,7 +23,6 @@ public sealed unsafe partial class CudaBackend
             return;
         }
         if (!transA && transB && b.DType == DType.BF16 && TryLinearRows(a, [new LinearOutput(b, null, c)], alpha, beta)) return;
-        if (TryThinMatMul(a, transA, b, transB, c, m, n, k, alpha, beta)) return;
         bool allF32 = a.DType == DType.F32 && b.DType == DType.F32;
         var operandType = allF32 || ActivationType == DType.F32 ? DType.F32 : DType.BF16;
         using var a2 = a.DType == operandType ? null : Converted(a, operandType);
