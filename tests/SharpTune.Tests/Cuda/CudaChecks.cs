@@ -429,22 +429,26 @@ public static class CudaChecks
             worst = Math.Max(worst, Compare(onGpu[i].M, onCpu[i].M));
             worst = Math.Max(worst, Compare(onGpu[i].V, onCpu[i].V));
         }
-        // y += dropout(x) against the CPU's dropout and then the addition, from y rounded to y's dtype and the sum rounded
-        // back: float32 exact, bfloat16 rounded once from the same float32 sum, so both compare bit for bit.
-        int n = 3 * 8192 + 11;
-        float[] x = Values(n, 90, 1f), y0 = Values(n, 91, 1f);
-        using var xc = cpu.FromHost(x, DType.F32, n);
-        using var dc = cpu.Allocate(DType.F32, n);
-        cpu.Dropout(xc, 0.3f, 77, dc);
+        // y = dropout(x) and y += dropout(x) against the CPU's dropout (and then the addition), from x and y rounded to their
+        // dtypes and the result rounded back: float32 exact, bfloat16 rounded once from the same float32 value, so both compare
+        // bit for bit. bfloat16 x and y of a whole number of 16-byte words take the 8-wide kernel.
+        int n = 3 * 8192 + 16;
         double dropoutError = 0;
+        foreach (var xType in new[] { DType.F32, DType.BF16 })
         foreach (var yType in new[] { DType.F32, DType.BF16 })
+        foreach (bool accumulate in new[] { true, false })
         {
-            using var yc = cpu.FromHost(Rounded(y0, yType), DType.F32, n);
+            int count = n - (xType == DType.F32 ? 5 : 0);
+            float[] x = Rounded(Values(count, 90, 1f), xType), y0 = Values(count, 91, 1f);
+            using var xc = cpu.FromHost(x, DType.F32, count);
+            using var dc = cpu.Allocate(DType.F32, count);
+            cpu.Dropout(xc, 0.3f, 77, dc);
+            using var yc = cpu.FromHost(accumulate ? Rounded(y0, yType) : new float[count], DType.F32, count);
             cpu.AddScaled(dc, 1f, yc);
-            using var expected = cpu.FromHost(Rounded(yc.AsSpan().ToArray(), yType), DType.F32, n);
-            using var xg = gpu.FromHost(x, DType.F32, n);
-            using var yg = gpu.FromHost(y0, yType, n);
-            gpu.Dropout(xg, 0.3f, 77, yg, accumulate: true);
+            using var expected = cpu.FromHost(Rounded(yc.AsSpan().ToArray(), yType), DType.F32, count);
+            using var xg = gpu.FromHost(x, xType, count);
+            using var yg = gpu.FromHost(y0, yType, count);
+            gpu.Dropout(xg, 0.3f, 77, yg, accumulate);
             dropoutError = Math.Max(dropoutError, Compare(yg, expected));
         }
         worst = Math.Max(worst, dropoutError);
@@ -491,7 +495,7 @@ public static class CudaChecks
         return result;
     }
 
-    static double RelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
+    internal static double RelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
     {
         double diff = 0, norm = 0;
         for (int i = 0; i < expected.Length; i++)

@@ -78,6 +78,13 @@ public class CudaParityTests(CudaBackends gpus) : IClassFixture<CudaBackends>
         AssertPassed(CudaChecks.TrainingOps(gpus.Require(DType.BF16)));
 
     [SkippableFact]
+    public void SwiGluMatchesTheCpuInBothModes()
+    {
+        AssertPassed(TrainingKernelChecks.SwiGlu(gpus.Require(DType.BF16), 1e-2));
+        AssertPassed(TrainingKernelChecks.SwiGlu(gpus.Require(DType.F32), 1e-5));
+    }
+
+    [SkippableFact]
     public void DecodeOpsMatchTheCpuInBothModes()
     {
         AssertPassed(CudaChecks.DecodeOps(gpus.Require(DType.F32), 1e-5));

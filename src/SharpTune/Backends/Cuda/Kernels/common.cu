@@ -51,6 +51,28 @@ __device__ float blockSum(float v, float* scratch)
     return warpSum(v);
 }
 
+// 8 bfloat16 of a 16-byte word to float32, and back (round to nearest even).
+__device__ __forceinline__ void unpackBF16x8(uint4 w, float* f)
+{
+    unsigned u[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+    {
+        f[2 * i] = __uint_as_float(u[i] << 16);
+        f[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
+    }
+}
+
+__device__ __forceinline__ uint4 packBF16x8(const float* f)
+{
+    uint4 w;
+    w.x = (unsigned)f2bf(f[0]) | ((unsigned)f2bf(f[1]) << 16);
+    w.y = (unsigned)f2bf(f[2]) | ((unsigned)f2bf(f[3]) << 16);
+    w.z = (unsigned)f2bf(f[4]) | ((unsigned)f2bf(f[5]) << 16);
+    w.w = (unsigned)f2bf(f[6]) | ((unsigned)f2bf(f[7]) << 16);
+    return w;
+}
+
 #define COUNTER_GOLDEN 0x9E3779B97F4A7C15ull
 
 // SplitMix64's finalizer from its first step z = seed + golden·(index + 1), so a loop over indices can advance z by an

@@ -223,3 +223,60 @@ extern "C" __global__ void rowNorms(const void* x, int tx, float* norms, i64 col
     s = blockSum(s, scratch);
     if (threadIdx.x == 0) norms[r] = sqrtf(s);
 }
+
+// The 8-wide kernels below: bfloat16 tensors of a whole number of 16-byte words, read and written with 16-byte accesses
+// (the scalar kernels' 2-byte ones leave them far from the memory bandwidth), the same arithmetic element by element.
+// n8 = elements / 8.
+
+// dropout of bfloat16 x into bfloat16 y: the same mask stream as dropout.
+extern "C" __global__ void dropoutBF16x8(const uint4* x, float p, u64 seed, uint4* y, int accumulate, i64 n8)
+{
+    float keep = 1.f / (1.f - p);
+    GRID_STRIDE(v, n8)
+    {
+        float xv[8], yv[8], out[8];
+        unpackBF16x8(x[v], xv);
+        if (accumulate) unpackBF16x8(y[v], yv);
+        u64 z = seed + COUNTER_GOLDEN * (u64)(v * 8 + 1);
+#pragma unroll
+        for (int j = 0; j < 8; j++, z += COUNTER_GOLDEN)
+        {
+            float d = counterUniformFrom(z) < p ? 0.f : __fmul_rn(xv[j], keep);
+            out[j] = accumulate ? yv[j] + d : d;
+        }
+        y[v] = packBF16x8(out);
+    }
+}
+
+extern "C" __global__ void swigluBF16x8(const uint4* gate, const uint4* up, uint4* h, i64 n8)
+{
+    GRID_STRIDE(v, n8)
+    {
+        float g[8], u[8], out[8];
+        unpackBF16x8(gate[v], g);
+        unpackBF16x8(up[v], u);
+#pragma unroll
+        for (int j = 0; j < 8; j++) out[j] = g[j] / (1.f + expf(-g[j])) * u[j];
+        h[v] = packBF16x8(out);
+    }
+}
+
+extern "C" __global__ void swigluBackwardBF16x8(const uint4* dh, const uint4* gate, const uint4* up, uint4* dGate, uint4* dUp, i64 n8)
+{
+    GRID_STRIDE(v, n8)
+    {
+        float d[8], g[8], u[8], dg[8], du[8];
+        unpackBF16x8(dh[v], d);
+        unpackBF16x8(gate[v], g);
+        unpackBF16x8(up[v], u);
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+        {
+            float sig = 1.f / (1.f + expf(-g[j]));
+            du[j] = d[j] * g[j] * sig;
+            dg[j] = d[j] * u[j] * sig * (1.f + g[j] * (1.f - sig));
+        }
+        dUp[v] = packBF16x8(du);
+        dGate[v] = packBF16x8(dg);
+    }
+}
