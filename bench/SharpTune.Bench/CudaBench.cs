@@ -78,16 +78,21 @@ public static class CudaBench
         using var model = RandomModel(be, shape);
         long weightBytes = 2L * (long)MatrixParameters(shape);
         using var cache = model.NewCache(tokens + 16);
-        var logits = new float[shape.Vocab];
+        var picked = new int[1];
         int next = 1;
+        long issuing = 0;
+        // The Generator's greedy step: the argmax is found on the GPU and only the token id comes back.
         int Step()
         {
+            long started = Stopwatch.GetTimestamp();
             using var output = model.Forward([next], cache);
-            be.ToHost(output, logits);
-            return System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits);
+            issuing += Stopwatch.GetTimestamp() - started;
+            be.ArgMax(output, picked);
+            return picked[0];
         }
         for (int i = 0; i < 8; i++) next = Step();
         be.TakeProfile();
+        issuing = 0;
         var watch = Stopwatch.StartNew();
         for (int i = 0; i < tokens; i++) next = Step();
         double seconds = watch.Elapsed.TotalSeconds;
@@ -95,6 +100,9 @@ public static class CudaBench
         double limit = bandwidth / weightBytes;
         Console.WriteLine($"cuda-decode {args.ElementAtOrDefault(0) ?? "7b"} on {be.DeviceName}: greedy, batch 1, {tokens} tokens after 8 warm-up");
         Console.WriteLine($"  {rate:F1} tokens/s; bandwidth limit {limit:F0} tokens/s ({bandwidth / 1e9:F0} GB/s measured ÷ {weightBytes / 1e9:F2} GB of weights read per token): {rate / limit:P1}");
+        var (issue, backToBack) = LaunchCost(be);
+        Console.WriteLine($"  launches: {issue * 1e6:F1} µs to issue a small kernel, {backToBack * 1e6:F1} µs each when issued back to back");
+        Console.WriteLine($"  host: {issuing * 1000.0 / Stopwatch.Frequency / tokens:F2} ms/token issuing the forward pass (the rest of a step waits for the GPU)");
         Console.WriteLine($"  peak device memory in tensors {be.PeakMemoryInUse / (double)(1L << 30):F2} GiB");
         PrintProfile(be, tokens);
         return 0;
@@ -105,6 +113,20 @@ public static class CudaBench
     {
         foreach (var (name, seconds, calls) in be.TakeProfile().Take(14))
             Console.WriteLine($"    {name,-28} {seconds / steps * 1000,9:F2} ms/step {calls / steps,6} calls/step");
+    }
+
+    /// <summary>Seconds per launch of a one-block kernel: to issue it (host), and per kernel over a run of them until the GPU is done.</summary>
+    static (double Issue, double BackToBack) LaunchCost(CudaBackend be)
+    {
+        const int launches = 2000;
+        using var x = be.Allocate(DType.F32, 256);
+        be.Fill(x, 1f);
+        be.Synchronize();
+        var watch = Stopwatch.StartNew();
+        for (int i = 0; i < launches; i++) be.Scale(x, 1f);
+        double issued = watch.Elapsed.TotalSeconds;
+        be.Synchronize();
+        return (issued / launches, watch.Elapsed.TotalSeconds / launches);
     }
 
     /// <summary>Matrix parameters read per token: every linear layer and the output head (the embedding lookup reads one row).</summary>
@@ -122,7 +144,7 @@ public static class CudaBench
     }
 
     /// <summary>The best of a few 8192³ bf16 products, in FLOP/s.</summary>
-    static double MatrixRate(CudaBackend be)
+    internal static double MatrixRate(CudaBackend be)
     {
         const int n = 8192;
         using var a = be.Allocate(DType.BF16, n, n);
@@ -143,7 +165,7 @@ public static class CudaBench
     }
 
     /// <summary>Device-to-device copy of 2 GiB: bytes read + written per second.</summary>
-    static double CopyBandwidth(CudaBackend be)
+    internal static double CopyBandwidth(CudaBackend be)
     {
         const int n = 1 << 30;
         using var a = be.Allocate(DType.BF16, n);

@@ -18,11 +18,16 @@ public static class CudaCheck
         using var f32 = CudaBackend.Create(0, DType.F32);
         Console.WriteLine($"device: {bf16.DeviceName}");
         var checks = new List<Func<CudaCheckResult>>();
+        checks.Add(() => CudaChecks.DecodeOps(f32, 1e-5));
+        checks.Add(() => CudaChecks.DecodeOps(bf16, 1e-2));
         foreach (var name in new[] { "stories260K", "qwen2-tiny", "llama3-tiny" })
         {
             checks.Add(() => CudaChecks.FixtureLogits(bf16, Model(name), 2e-2));
             checks.Add(() => CudaChecks.FixtureLogits(f32, Model(name), 1e-4));
         }
+        checks.Add(() => CudaChecks.TrainingOps(bf16));
+        checks.Add(() => TrainingKernelChecks.SwiGlu(bf16, 1e-2));
+        checks.Add(() => TrainingKernelChecks.SwiGlu(f32, 1e-5));
         checks.Add(() => CudaChecks.PeftGradients(f32, Model("qwen2-tiny"), false, 1e-4));
         checks.Add(() => CudaChecks.PeftGradients(f32, Model("llama3-tiny"), false, 1e-4));
         checks.Add(() => CudaChecks.PeftGradients(f32, Model("qwen2-tiny"), true, 1e-4));
@@ -32,6 +37,8 @@ public static class CudaCheck
         checks.Add(() => CudaChecks.LoraLossCurve(f32, Model("stories260K"), 20, 1e-4, dora: true));
         checks.Add(() => CudaChecks.LoraLossCurve(bf16, Model("stories260K"), 20, 0.02, dora: true));
         checks.Add(() => CudaChecks.OutOfMemoryDuringTraining(bf16, Model("stories260K"), Directory.CreateTempSubdirectory("sharptune-oom").FullName));
+        checks.Add(() => CudaChecks.AttentionAgainstCpu(bf16, 14, 2, 64, 1e-2));
+        checks.Add(() => CudaChecks.AttentionAgainstCpu(bf16, 28, 4, 128, 1e-2));
         int failed = 0;
         foreach (var check in checks)
         {

@@ -82,10 +82,18 @@ internal sealed class TimedBackend(IBackend inner) : IBackend
     public void SwiGluBackward(Tensor dh, Tensor gate, Tensor up, Tensor dGate, Tensor dUp) =>
         Time("SwiGluBackward", () => inner.SwiGluBackward(dh, gate, up, dGate, dUp));
     public void AddScaled(Tensor x, float alpha, Tensor y) => Time("AddScaled", () => inner.AddScaled(x, alpha, y));
-    public void Dropout(Tensor x, float p, ulong seed, Tensor y) => Time("Dropout", () => inner.Dropout(x, p, seed, y));
+    public void Dropout(Tensor x, float p, ulong seed, Tensor y, bool accumulate = false) =>
+        Time("Dropout", () => inner.Dropout(x, p, seed, y, accumulate));
     public (double LossSum, int Count, int Correct) CrossEntropy(Tensor logits, Tensor labels, Tensor? dLogits, float gradScale) =>
         Time("CrossEntropy", () => inner.CrossEntropy(logits, labels, dLogits, gradScale));
     public double SumOfSquares(Tensor x) => Time("SumOfSquares", () => inner.SumOfSquares(x));
+    public void ArgMax(Tensor x, Span<int> indices)
+    {
+        var result = new int[indices.Length];
+        Time("ArgMax", () => inner.ArgMax(x, result));
+        result.CopyTo(indices);
+    }
+
     public void Scale(Tensor x, float alpha) => Time("Scale", () => inner.Scale(x, alpha));
     public void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, int step) =>
         Time("AdamW", () => inner.AdamW(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step));

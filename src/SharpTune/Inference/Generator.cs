@@ -19,13 +19,26 @@ public sealed class Generator(TransformerModel model, Tokenizer tokenizer)
         if (prompt.Count == 0) throw new SharpTuneException("the prompt is empty");
         var stream = new TokenStream(prompt, options, tokenizer);
         using var cache = model.NewCache(prompt.Count + stream.Budget);
-        var logits = new float[model.Shape.Vocab];
+        var logits = options.IsArgMax ? [] : new float[model.Shape.Vocab];
+        Span<int> argMax = stackalloc int[1];
         int[] next = [.. prompt];
         while (!stream.Finished && !cancel.IsCancellationRequested)
         {
+            string text;
             using (var output = model.Forward(next, cache))
-                model.Backend.ToHost(output, logits);
-            var (text, _) = stream.Accept(logits);
+            {
+                // Greedy without penalties needs only the argmax, which the backend finds where the logits are.
+                if (options.IsArgMax)
+                {
+                    model.Backend.ArgMax(output, argMax);
+                    (text, _) = stream.AcceptArgMax(argMax[0]);
+                }
+                else
+                {
+                    model.Backend.ToHost(output, logits);
+                    (text, _) = stream.Accept(logits);
+                }
+            }
             if (text.Length > 0) onText?.Invoke(text);
             next = [stream.LastToken];
         }

@@ -23,6 +23,9 @@ public sealed record SamplingOptions
     public int TopLogprobs { get; init; }
 
     public bool IsGreedy => Temperature <= 0f || TopK == 1;
+
+    /// <summary>Greedy with no penalties and no logprobs: the next token is the logits' argmax and nothing else of them is needed.</summary>
+    public bool IsArgMax => IsGreedy && RepetitionPenalty == 1f && PresencePenalty == 0f && FrequencyPenalty == 0f && !Logprobs;
 }
 
 /// <summary>One request's own sampling values (an API call's fields); null keeps the server's default.</summary>

@@ -49,7 +49,22 @@ public sealed class TokenStream
     {
         if (Finished) throw new InvalidOperationException("generation already finished");
         var logprobs = _options.Logprobs ? LogSoftmax(logits) : null;
-        int id = _sampler.Next(logits, _history);
+        return Take(_sampler.Next(logits, _history), logprobs);
+    }
+
+    /// <summary>
+    /// As <see cref="Accept(Span{float})"/> for options where <see cref="SamplingOptions.IsArgMax"/> holds, given the
+    /// logits' argmax (found where the logits are, e.g. on the GPU) instead of the logits.
+    /// </summary>
+    public (string Text, GeneratedToken? Token) AcceptArgMax(int id)
+    {
+        if (Finished) throw new InvalidOperationException("generation already finished");
+        if (!_options.IsArgMax) throw new InvalidOperationException("these sampling options need the logits");
+        return Take(id, null);
+    }
+
+    (string Text, GeneratedToken? Token) Take(int id, float[]? logprobs)
+    {
         _history.Add(id);
         if (_stopIds.Contains(id))
         {

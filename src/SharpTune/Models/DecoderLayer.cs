@@ -38,6 +38,11 @@ public sealed class DecoderLayer : IDisposable
         }
 
         int n = x.Rows;
+        if (cache != null && train == null)
+        {
+            Decode(be, s, x, positions, spans, a, cache, rope);
+            return;
+        }
         be.Copy(x, a.Input);
         be.RmsNorm(x, InputNorm, s.RmsNormEps, a.Norm1, a.Rstd1);
         Run(QProj, a.Norm1, a.QRaw ?? a.Q);
@@ -70,6 +75,40 @@ public sealed class DecoderLayer : IDisposable
         be.SwiGlu(a.Gate, a.Up, a.Act);
         Run(DownProj, a.Act, x);
         be.AddScaled(a.Middle, 1f, x);
+    }
+
+    /// <summary>
+    /// The forward with a KV cache (generation): the same block in fewer, fused ops, since nothing is kept for backward —
+    /// keys and values are projected straight into the cache, the residual adds are folded into the o and down products,
+    /// q/k/v are one grouped product and gate/up/SwiGLU one more.
+    /// </summary>
+    void Decode(IBackend be, TransformerShape s, Tensor x, Tensor positions, AttentionSpans spans, LayerActivations a, KvCache cache,
+                RotaryEmbedding rope)
+    {
+        int n = x.Rows;
+        if (cache.Length + n > cache.Capacity) throw new SharpTuneException($"the sequence is longer than the KV cache ({cache.Capacity} positions); raise --max_length");
+        var keys = cache.Keys[Index].SliceRows(cache.Length, n);
+        var values = cache.Values[Index].SliceRows(cache.Length, n);
+        be.RmsNorm(x, InputNorm, s.RmsNormEps, a.Norm1, null);
+        Linear.ForwardGroup(be, a.Norm1, (QProj, a.QRaw ?? a.Q), (KProj, a.KRaw ?? keys), (VProj, values));
+        if (s.QkNorm)
+        {
+            be.RmsNorm(a.QRaw!.Reshape(n * s.Heads, s.HeadDim), QNorm!, s.RmsNormEps, a.Q.Reshape(n * s.Heads, s.HeadDim), null);
+            be.RmsNorm(a.KRaw!.Reshape(n * s.KvHeads, s.HeadDim), KNorm!, s.RmsNormEps, keys.Reshape(n * s.KvHeads, s.HeadDim), null);
+        }
+        rope.ApplyQueryKey(be, a.Q, keys, positions);
+        be.AttentionDecode(a.Q, cache.Keys[Index], cache.Values[Index], spans, s.HeadDim, s.AttentionScale, a.Attention);
+        OProj.ForwardAccumulate(be, a.Attention, x);
+        be.RmsNorm(x, PostAttentionNorm, s.RmsNormEps, a.Norm2, null);
+        if (GateProj.Adapters.Count == 0 && UpProj.Adapters.Count == 0 && GateProj.Bias == null && UpProj.Bias == null)
+            be.SwiGluLinear(a.Norm2, GateProj.Weight, UpProj.Weight, a.Act);
+        else
+        {
+            GateProj.Forward(be, a.Norm2, a.Gate);
+            UpProj.Forward(be, a.Norm2, a.Up);
+            be.SwiGlu(a.Gate, a.Up, a.Act);
+        }
+        DownProj.ForwardAccumulate(be, a.Act, x);
     }
 
     /// <summary>

@@ -48,7 +48,7 @@ internal static class DoraPath
         be.Divide(lora.Magnitude!, norms, g);
         using var dropped = Dropped(be, lora, x, pass);
         var xd = dropped ?? x;
-        var t = pass.Hidden(be, lora, x.Rows);
+        var t = pass.Hidden(be, lora, x.Rows, DType.F32);
         be.MatMul(xd, false, lora.A, true, t);
         if (dropped == null)
         {
@@ -81,7 +81,7 @@ internal static class DoraPath
                                 Training.GradientSet grads)
     {
         var norms = pass.DoraNorms(be, lora);
-        var t = pass.Hidden(be, lora, x.Rows);
+        var t = pass.Hidden(be, lora, x.Rows, DType.F32);
         using var dropped = Dropped(be, lora, x, pass);
         var xd = dropped ?? x;
         using var scaled = be.Allocate(DType.F32, x.Rows, linear.OutFeatures);

@@ -30,9 +30,45 @@ public sealed class Linear : IDisposable
     /// y = x·Wᵀ + Σ scale·(x·Aᵀ)·Bᵀ + b (no dropout: inference). The bias comes last because a DoRA branch rescales what
     /// precedes it without the bias (see <see cref="DoraPath.Forward"/>).
     /// </summary>
-    public void Forward(IBackend backend, Tensor x, Tensor y)
+    public void Forward(IBackend backend, Tensor x, Tensor y) => Forward(backend, x, y, beta: 0f);
+
+    /// <summary>y += this layer's output (a residual connection), folded into the product unless a DoRA branch rescales it.</summary>
+    public void ForwardAccumulate(IBackend backend, Tensor x, Tensor y)
     {
-        backend.MatMul(x, false, Weight, true, y);
+        if (Adapters.Any(a => a.Magnitude != null))
+        {
+            using var t = backend.Allocate(y.DType, y.Shape);
+            Forward(backend, x, t);
+            backend.AddScaled(t, 1f, y);
+        }
+        else Forward(backend, x, y, beta: 1f);
+    }
+
+    /// <summary>
+    /// Inference forward of layers that read the same input (q, k, v): one grouped product when none has adapters.
+    /// </summary>
+    public static void ForwardGroup(IBackend backend, Tensor x, params ReadOnlySpan<(Linear Layer, Tensor Output)> layers)
+    {
+        bool plain = true;
+        foreach (var (layer, _) in layers) plain &= layer.Adapters.Count == 0;
+        if (!plain)
+        {
+            foreach (var (layer, output) in layers) layer.Forward(backend, x, output);
+            return;
+        }
+        Span<LinearOutput> outputs = new LinearOutput[layers.Length];
+        for (int i = 0; i < layers.Length; i++) outputs[i] = new(layers[i].Layer.Weight, layers[i].Layer.Bias, layers[i].Output);
+        backend.Linear(x, outputs);
+    }
+
+    void Forward(IBackend backend, Tensor x, Tensor y, float beta)
+    {
+        if (Adapters.Count == 0)
+        {
+            backend.Linear(x, Weight, Bias, y, beta);
+            return;
+        }
+        backend.MatMul(x, false, Weight, true, y, 1f, beta);
         foreach (var lora in Adapters)
         {
             if (lora.Magnitude != null)
@@ -72,8 +108,8 @@ public sealed class Linear : IDisposable
     }
 
     /// <summary>
-    /// Training forward: as <see cref="Forward"/> but with LoRA dropout, keeping each branch's hidden t = dropout(x)·Aᵀ in
-    /// <paramref name="pass"/> for backward.
+    /// Training forward: as <see cref="Forward"/> but with LoRA dropout, keeping each branch's hidden t = dropout(x)·Aᵀ (and,
+    /// when the pass asks, the dropped-out input) in <paramref name="pass"/> for backward.
     /// </summary>
     public void ForwardTrain(IBackend be, Tensor x, Tensor y, LoraPass pass)
     {
@@ -86,15 +122,15 @@ public sealed class Linear : IDisposable
                 DoraPath.ForwardTrain(be, this, lora, x, y, pass);
                 continue;
             }
-            var t = pass.Hidden(be, lora, x.Rows);
+            var t = pass.Hidden(be, lora, x.Rows, be.ActivationType);
             if (lora.Dropout > 0f)
             {
-                var dropped = pass.Scratch(be, ScratchUse.DroppedInput, x.Rows, x.RowLength);
+                var dropped = pass.DroppedInput(be, lora, x.Rows, x.RowLength);
                 be.Dropout(x, lora.Dropout, pass.SeedFor(lora), dropped);
-                be.MatMul(dropped, false, lora.A, true, t);
+                be.MatMul(dropped, false, pass.Operand(be, lora.A), true, t);
             }
-            else be.MatMul(x, false, lora.A, true, t);
-            be.MatMul(t, false, lora.B, true, y, lora.Scale, 1f);
+            else be.MatMul(x, false, pass.Operand(be, lora.A), true, t);
+            be.MatMul(t, false, pass.Operand(be, lora.B), true, y, lora.Scale, 1f);
         }
     }
 
@@ -114,22 +150,23 @@ public sealed class Linear : IDisposable
                 DoraPath.Backward(be, this, lora, x, dy, dx, pass, grads);
                 continue;
             }
-            var t = pass.Hidden(be, lora, x.Rows);
+            var t = pass.Hidden(be, lora, x.Rows, be.ActivationType);
             if (grads.For(lora.B) is { } dB) be.MatMul(dy, true, t, false, dB, lora.Scale, 1f);
             var dt = pass.Scratch(be, ScratchUse.HiddenGradient, x.Rows, lora.Rank);
-            be.MatMul(dy, false, lora.B, false, dt, lora.Scale, 0f);
-            var dropped = lora.Dropout > 0f ? pass.Scratch(be, ScratchUse.DroppedInput, x.Rows, x.RowLength) : null;
-            if (dropped != null) be.Dropout(x, lora.Dropout, pass.SeedFor(lora), dropped);
-            if (grads.For(lora.A) is { } dA) be.MatMul(dt, true, dropped ?? x, false, dA, 1f, 1f);
-            if (dropped == null)
+            be.MatMul(dy, false, pass.Operand(be, lora.B), false, dt, lora.Scale, 0f);
+            if (lora.Dropout <= 0f)
             {
-                be.MatMul(dt, false, lora.A, false, dx, 1f, 1f);
+                if (grads.For(lora.A) is { } dAUndropped) be.MatMul(dt, true, x, false, dAUndropped, 1f, 1f);
+                be.MatMul(dt, false, pass.Operand(be, lora.A), false, dx, 1f, 1f);
                 continue;
             }
-            // Through the dropout: the same mask (same seed) applied to the gradient.
-            be.MatMul(dt, false, lora.A, false, dropped);
-            be.Dropout(dropped, lora.Dropout, pass.SeedFor(lora), dropped);
-            be.AddScaled(dropped, 1f, dx);
+            using var kept = pass.TakeDroppedInput(lora);
+            var dropped = kept ?? pass.Scratch(be, ScratchUse.DroppedInput, x.Rows, x.RowLength);
+            if (kept == null) be.Dropout(x, lora.Dropout, pass.SeedFor(lora), dropped);
+            if (grads.For(lora.A) is { } dA) be.MatMul(dt, true, dropped, false, dA, 1f, 1f);
+            // Through the dropout: the same mask (same seed) applied to the gradient, added to dx in the same pass.
+            be.MatMul(dt, false, pass.Operand(be, lora.A), false, dropped);
+            be.Dropout(dropped, lora.Dropout, pass.SeedFor(lora), dx, accumulate: true);
         }
     }
 

@@ -25,6 +25,10 @@ public sealed class RotaryEmbedding : IDisposable
     public void Apply(IBackend be, Tensor x, Tensor positions, bool inverse) =>
         be.Rope(x, positions, _invFreq, _config.HeadDim, _attentionScaling, inverse);
 
+    /// <summary>Rotates queries and keys of the same rows forward (one op: decoding issues it once per layer).</summary>
+    public void ApplyQueryKey(IBackend be, Tensor q, Tensor k, Tensor positions) =>
+        be.RopeQueryKey(q, k, positions, _invFreq, _config.HeadDim, _attentionScaling);
+
     /// <summary>
     /// Dynamic NTK scaling changes the frequencies once a sequence outgrows the original context, as transformers'
     /// dynamic_rope_update does; other scalings never change.

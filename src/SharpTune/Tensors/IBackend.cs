@@ -47,6 +47,9 @@ public sealed class AttentionSpans
     }
 }
 
+/// <summary>One linear layer of a grouped product (<see cref="IBackend.Linear(Tensor, ReadOnlySpan{LinearOutput})"/>): Output = x·Weightᵀ + Bias.</summary>
+public readonly record struct LinearOutput(Tensor Weight, Tensor? Bias, Tensor Output);
+
 /// <summary>
 /// The compute engine behind the model and the trainer: allocation, transfers and the small set of coarse ops
 /// (each with its backward) a decoder-only transformer needs. Tensors of activations are 2-D [rows, features];
@@ -74,6 +77,47 @@ public interface IBackend : IDisposable
 
     /// <summary>C = alpha·op(A)·op(B) + beta·C for 2-D tensors (B may be a BF16/F16 weight). beta = 0 ignores C's contents.</summary>
     void MatMul(Tensor a, bool transA, Tensor b, bool transB, Tensor c, float alpha = 1f, float beta = 0f);
+
+    // Fused forms for inference. The defaults compose the ops above; a GPU backend runs each as one kernel when decoding.
+    /// <summary>y = x·Wᵀ + bias + beta·y for a weight W [out, in] and an optional float32 bias [out] (beta = 0 ignores y's contents).</summary>
+    void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor y, float beta = 0f)
+    {
+        MatMul(x, false, weight, true, y, 1f, beta);
+        if (bias != null) AddBias(y, bias);
+    }
+
+    /// <summary>Several linear layers of the same input (a layer's q, k and v projections): each Output = x·Weightᵀ + Bias.</summary>
+    void Linear(Tensor x, ReadOnlySpan<LinearOutput> outputs)
+    {
+        foreach (var o in outputs) Linear(x, o.Weight, o.Bias, o.Output);
+    }
+
+    /// <summary>h = silu(x·gateWeightᵀ) · (x·upWeightᵀ): a gated MLP's two projections and activation.</summary>
+    void SwiGluLinear(Tensor x, Tensor gateWeight, Tensor upWeight, Tensor h)
+    {
+        using var gate = Allocate(h.DType, h.Shape);
+        using var up = Allocate(h.DType, h.Shape);
+        MatMul(x, false, gateWeight, true, gate);
+        MatMul(x, false, upWeight, true, up);
+        SwiGlu(gate, up, h);
+    }
+
+    /// <summary>Forward <see cref="Rope"/> on the queries and the keys of the same rows (one launch on a GPU).</summary>
+    void RopeQueryKey(Tensor q, Tensor k, Tensor positions, Tensor invFreq, int headDim, float attentionScaling)
+    {
+        Rope(q, positions, invFreq, headDim, attentionScaling, inverse: false);
+        Rope(k, positions, invFreq, headDim, attentionScaling, inverse: false);
+    }
+
+    /// <summary>
+    /// <see cref="Attention"/> without the log-sum-exp, for decoding: a few query rows, each against a key span that may be
+    /// long (a KV cache). A GPU backend runs a kernel made for that shape.
+    /// </summary>
+    void AttentionDecode(Tensor q, Tensor k, Tensor v, AttentionSpans spans, int headDim, float scale, Tensor output) =>
+        Attention(q, k, v, spans, headDim, scale, output, null);
+
+    /// <summary>indices[r] = the first index of the largest value of row r of x [rows, cols] (a NaN counts as largest), on the host.</summary>
+    void ArgMax(Tensor x, Span<int> indices);
 
     /// <summary>output[i] = table[ids[i]].</summary>
     void Embedding(Tensor table, Tensor ids, Tensor output);
@@ -109,8 +153,9 @@ public interface IBackend : IDisposable
 
     /// <summary>y += alpha · x (same shapes).</summary>
     void AddScaled(Tensor x, float alpha, Tensor y);
-    /// <summary>y = x with elements zeroed with probability p and the rest scaled by 1/(1-p); the mask is a pure function of (seed, element index).</summary>
-    void Dropout(Tensor x, float p, ulong seed, Tensor y);
+    /// <summary>y = x (or y += x when <paramref name="accumulate"/>: the backward of a dropout whose input gradient has other
+    /// terms) with elements zeroed with probability p and the rest scaled by 1/(1-p); the mask is a pure function of (seed, element index).</summary>
+    void Dropout(Tensor x, float p, ulong seed, Tensor y, bool accumulate = false);
 
     // Row and column scalings (DoRA: per-output-row norms and magnitudes).
     /// <summary>norms[r] = ‖x[r, :]‖₂ for float32 x [rows, cols]; norms has rows values.</summary>
@@ -133,8 +178,22 @@ public interface IBackend : IDisposable
 
     /// <summary>Σ x² in float64 (for global gradient norms).</summary>
     double SumOfSquares(Tensor x);
+    /// <summary>Σ x² of each tensor (one pass over many small gradients; a GPU backend reads them all in one launch).</summary>
+    void SumOfSquares(IReadOnlyList<Tensor> tensors, Span<double> sums)
+    {
+        for (int i = 0; i < tensors.Count; i++) sums[i] = SumOfSquares(tensors[i]);
+    }
     void Scale(Tensor x, float alpha);
 
     /// <summary>Decoupled-weight-decay Adam step on a float32 parameter with its two moment tensors.</summary>
     void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, int step);
+    /// <summary><see cref="AdamW(Tensor, Tensor, Tensor, Tensor, float, float, float, float, float, int)"/> over many tensors
+    /// with the same hyperparameters (a GPU backend updates them all in one launch).</summary>
+    void AdamW(IReadOnlyList<AdamWTensor> tensors, float lr, float beta1, float beta2, float eps, int step)
+    {
+        foreach (var t in tensors) AdamW(t.Param, t.Grad, t.M, t.V, lr, beta1, beta2, eps, t.WeightDecay, step);
+    }
 }
+
+/// <summary>One float32 parameter of a multi-tensor AdamW step: its gradient, two moments and its weight decay.</summary>
+public readonly record struct AdamWTensor(Tensor Param, Tensor Grad, Tensor M, Tensor V, float WeightDecay);

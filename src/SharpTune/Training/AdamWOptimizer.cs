@@ -35,12 +35,12 @@ public sealed class AdamWOptimizer : IDisposable
     public void Update(double learningRate)
     {
         Step++;
-        foreach (var (name, p) in _grads.Parameters)
+        var tensors = _grads.Parameters.Select(named =>
         {
-            var (m, v) = _moments[p];
-            _backend.AdamW(p, _grads.GradientOf(p), m, v, (float)learningRate, (float)Beta1, (float)Beta2, (float)Epsilon,
-                           Decays(name) ? (float)WeightDecay : 0f, Step);
-        }
+            var (m, v) = _moments[named.Parameter];
+            return new AdamWTensor(named.Parameter, _grads.GradientOf(named.Parameter), m, v, Decays(named.Name) ? (float)WeightDecay : 0f);
+        }).ToArray();
+        _backend.AdamW(tensors, (float)learningRate, (float)Beta1, (float)Beta2, (float)Epsilon, Step);
     }
 
     /// <summary>The moment tensors by parameter name, for checkpoints (keys <c>{name}.exp_avg</c> / <c>.exp_avg_sq</c>).</summary>

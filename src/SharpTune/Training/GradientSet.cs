@@ -37,8 +37,10 @@ public sealed class GradientSet : IDisposable
     /// <summary>The global L2 norm of all gradients (summed in a fixed order).</summary>
     public double Norm()
     {
+        var sums = new double[_order.Count];
+        _backend.SumOfSquares(_order.Select(p => _grads[p.Parameter]).ToArray(), sums);
         double sum = 0;
-        foreach (var (_, p) in _order) sum += _backend.SumOfSquares(_grads[p]);
+        foreach (var s in sums) sum += s;
         return Math.Sqrt(sum);
     }
 

@@ -188,6 +188,51 @@ public class CpuTrainingOpsTests
         Assert.Equal(expected, Host(y));
     }
 
+    [Theory]
+    [InlineData(0.3f)]
+    [InlineData(0f)]
+    public void AccumulatingDropoutAddsTheSameMaskedValues(float p)
+    {
+        int count = 2 * (1 << 14) + 5;
+        float[] x = Random(count, 17), start = Random(count, 18);
+        using var xt = Be.FromHost(x, DType.F32, count);
+        using var y = Be.FromHost(start, DType.F32, count);
+        Be.Dropout(xt, p, 99, y, accumulate: true);
+        var expected = x.Select((e, i) => start[i] + (CounterRandom.Uniform(99, (ulong)i) < p ? 0f : e * (1f / (1f - p)))).ToArray();
+        Assert.Equal(expected, Host(y));
+    }
+
+    [Fact]
+    public void MultiTensorAdamWAndSumOfSquaresAreThePerTensorOps()
+    {
+        int[] sizes = [7, 5000, 3 * (1 << 14) + 1];
+        var tensors = sizes.Select((n, i) => new AdamWTensor(Be.FromHost(Random(n, (ulong)(20 + i)), DType.F32, n),
+                                                             Be.FromHost(Random(n, (ulong)(30 + i)), DType.F32, n),
+                                                             Be.FromHost(Random(n, (ulong)(40 + i), 0.1f), DType.F32, n),
+                                                             Be.FromHost(Random(n, (ulong)(50 + i), 0.01f).Select(Math.Abs).ToArray(), DType.F32, n),
+                                                             i == 1 ? 0f : 0.1f)).ToArray();
+        var copies = tensors.Select(t => new AdamWTensor(Be.FromHost(Host(t.Param), DType.F32, t.Param.Shape),
+                                                         Be.FromHost(Host(t.Grad), DType.F32, t.Param.Shape),
+                                                         Be.FromHost(Host(t.M), DType.F32, t.Param.Shape),
+                                                         Be.FromHost(Host(t.V), DType.F32, t.Param.Shape), t.WeightDecay)).ToArray();
+        IBackend backend = Be;
+        var sums = new double[sizes.Length];
+        backend.SumOfSquares(tensors.Select(t => t.Grad).ToArray(), sums);
+        for (int i = 0; i < sizes.Length; i++)
+        {
+            double expected = Host(tensors[i].Grad).Sum(g => (double)g * g);
+            Assert.True(Math.Abs(sums[i] - expected) <= 1e-6 * expected, $"tensor {i}: {sums[i]} vs {expected}");
+        }
+        backend.AdamW(tensors, 1e-3f, 0.9f, 0.999f, 1e-8f, 4);
+        foreach (var t in copies) Be.AdamW(t.Param, t.Grad, t.M, t.V, 1e-3f, 0.9f, 0.999f, 1e-8f, t.WeightDecay, 4);
+        for (int i = 0; i < sizes.Length; i++)
+        {
+            Assert.Equal(Host(copies[i].Param), Host(tensors[i].Param));
+            Assert.Equal(Host(copies[i].M), Host(tensors[i].M));
+            Assert.Equal(Host(copies[i].V), Host(tensors[i].V));
+        }
+    }
+
     static void AssertClose(double[] expected, float[] actual, double tolerance)
     {
         Assert.Equal(expected.Length, actual.Length);

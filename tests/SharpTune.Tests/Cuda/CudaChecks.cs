@@ -119,6 +119,125 @@ public static class CudaChecks
                    $"CPU loss {cpu[0]:F4} -> {cpu[^1]:F4}, GPU {cuda[0]:F4} -> {cuda[^1]:F4}, worst at step {worstStep}");
     }
 
+    /// <summary>
+    /// The decoding ops (linear with bias and residual for 1 to 8 rows, MatMul's small-batch path, grouped q/k/v, SwiGLU-linear,
+    /// rope of queries and keys,
+    /// attention of two rows against a long cache)
+    /// against the CPU backend fed the same values, with bfloat16 and float32 weights; error = the worst relative error.
+    /// Argmax must agree exactly (rows with ties and a NaN); a mismatch counts as error 1.
+    /// </summary>
+    public static CudaCheckResult DecodeOps(IBackend gpu, double limit)
+    {
+        IBackend cpu = CpuBackend.Instance;
+        var random = new Xoshiro256(5);
+        float[] Values(int count) => [.. Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() * 2 - 1))];
+        float[] Host(IBackend be, Tensor t)
+        {
+            var v = new float[t.Count];
+            be.ToHost(t, v);
+            return v;
+        }
+        // A tensor on each backend holding the same values (as the GPU stores them); the CPU computes in float32 but reads
+        // weights in their own dtype.
+        (Tensor Gpu, Tensor Cpu) Pair(DType dtype, params int[] shape)
+        {
+            var g = gpu.FromHost(Values(shape.Aggregate(1, (a, b) => a * b)), dtype, shape);
+            return (g, cpu.FromHost(Host(gpu, g), DType.F32, shape));
+        }
+        (Tensor Gpu, Tensor Cpu) Weight(DType dtype, int rows, int cols)
+        {
+            var g = gpu.FromHost(Values(rows * cols), dtype, rows, cols);
+            return (g, cpu.FromHost(Host(gpu, g), dtype, rows, cols));
+        }
+        double worst = 0;
+        string worstCase = "";
+        void Compare(string name, Tensor g, Tensor c)
+        {
+            double e = RelativeError(Host(gpu, g), Host(cpu, c));
+            if (e > worst || double.IsNaN(e)) (worst, worstCase) = (double.IsNaN(e) ? double.PositiveInfinity : e, name);
+        }
+        var act = gpu.ActivationType;
+        const int k = 264, n = 200, kvWidth = 40;
+        foreach (var weightType in new[] { DType.BF16, DType.F32 })
+        foreach (int m in new[] { 1, 3, 8 })
+        {
+            var x = Pair(act, m, k);
+            var w = Weight(weightType, n, k);
+            var bias = Pair(DType.F32, n);
+            var y = Pair(act, m, n);
+            gpu.Linear(x.Gpu, w.Gpu, bias.Gpu, y.Gpu, 1f);
+            cpu.Linear(x.Cpu, w.Cpu, bias.Cpu, y.Cpu, 1f);
+            Compare($"linear {weightType} m={m}", y.Gpu, y.Cpu);
+            var z = Pair(act, m, n);
+            gpu.MatMul(x.Gpu, false, w.Gpu, true, z.Gpu, 0.5f, 1f);
+            cpu.MatMul(x.Cpu, false, w.Cpu, true, z.Cpu, 0.5f, 1f);
+            Compare($"matmul {weightType} m={m}", z.Gpu, z.Cpu);
+            var wk = Weight(weightType, kvWidth, k);
+            var wv = Weight(weightType, kvWidth, k);
+            var (q, kk, v) = (Pair(act, m, n), Pair(act, m, kvWidth), Pair(act, m, kvWidth));
+            gpu.Linear(x.Gpu, [new(w.Gpu, bias.Gpu, q.Gpu), new(wk.Gpu, null, kk.Gpu), new(wv.Gpu, bias.Gpu.SliceRows(0, kvWidth), v.Gpu)]);
+            cpu.Linear(x.Cpu, [new(w.Cpu, bias.Cpu, q.Cpu), new(wk.Cpu, null, kk.Cpu), new(wv.Cpu, bias.Cpu.SliceRows(0, kvWidth), v.Cpu)]);
+            Compare($"grouped q {weightType} m={m}", q.Gpu, q.Cpu);
+            Compare($"grouped k {weightType} m={m}", kk.Gpu, kk.Cpu);
+            Compare($"grouped v {weightType} m={m}", v.Gpu, v.Cpu);
+            var h = Pair(act, m, kvWidth);
+            gpu.SwiGluLinear(x.Gpu, wk.Gpu, wv.Gpu, h.Gpu);
+            cpu.SwiGluLinear(x.Cpu, wk.Cpu, wv.Cpu, h.Cpu);
+            Compare($"swiglu-linear {weightType} m={m}", h.Gpu, h.Cpu);
+            foreach (var t in new[] { x, w, bias, y, z, wk, wv, q, kk, v, h })
+            {
+                t.Gpu.Dispose();
+                t.Cpu.Dispose();
+            }
+        }
+        // Two rows against a cache longer than the kernel's key chunk, grouped-query, both head sizes of the Qwen models.
+        foreach (int headDim in new[] { 64, 128 })
+        {
+            const int heads = 4, kvHeads = 2, keys = 2500;
+            var spans = new AttentionSpans([0, 100], [2499, 2500]);
+            var (q, kc, vc) = (Pair(act, 2, heads * headDim), Pair(act, keys, kvHeads * headDim), Pair(act, keys, kvHeads * headDim));
+            var o = Pair(act, 2, heads * headDim);
+            float scale = 1f / MathF.Sqrt(headDim);
+            gpu.AttentionDecode(q.Gpu, kc.Gpu, vc.Gpu, spans, headDim, scale, o.Gpu);
+            cpu.Attention(q.Cpu, kc.Cpu, vc.Cpu, spans, headDim, scale, o.Cpu, null);
+            Compare($"attention decode head dim {headDim}", o.Gpu, o.Cpu);
+            foreach (var t in new[] { q, kc, vc, o })
+            {
+                t.Gpu.Dispose();
+                t.Cpu.Dispose();
+            }
+        }
+        // Rope of one step's queries and keys (Qwen2.5-0.5B widths) at positions beyond the float32-exact range of the angle.
+        {
+            const int headDim = 64;
+            var (q, kk) = (Pair(act, 2, 14 * headDim), Pair(act, 2, 2 * headDim));
+            var inv = Pair(DType.F32, headDim / 2);
+            using var positionsGpu = gpu.FromHost([1000, 31999], 2);
+            using var positionsCpu = cpu.FromHost([1000, 31999], 2);
+            gpu.RopeQueryKey(q.Gpu, kk.Gpu, positionsGpu, inv.Gpu, headDim, 1.25f);
+            cpu.RopeQueryKey(q.Cpu, kk.Cpu, positionsCpu, inv.Cpu, headDim, 1.25f);
+            Compare("rope queries", q.Gpu, q.Cpu);
+            Compare("rope keys", kk.Gpu, kk.Cpu);
+            foreach (var t in new[] { q, kk, inv })
+            {
+                t.Gpu.Dispose();
+                t.Cpu.Dispose();
+            }
+        }
+        const int vocab = 151936;
+        var logits = Values(3 * vocab);
+        logits[1000] = logits[vocab - 1] = 5f;                     // a tie: the first index wins
+        logits[vocab + 77] = 4f;
+        logits[vocab + 90] = float.NaN;                            // a NaN counts as the largest
+        logits[2 * vocab + vocab - 1] = 3f;
+        var expected = new int[3];
+        var got = new int[3];
+        using (var c = cpu.FromHost(logits, DType.F32, 3, vocab)) cpu.ArgMax(c, expected);
+        using (var g = gpu.FromHost(logits, DType.F32, 3, vocab)) gpu.ArgMax(g, got);
+        if (!got.SequenceEqual(expected)) (worst, worstCase) = (1, $"argmax {string.Join(",", got)} vs {string.Join(",", expected)}");
+        return new($"decode ops {gpu.ActivationType} vs CPU", worst, limit, $"worst: {worstCase}");
+    }
+
     static double[] Train(IBackend backend, string modelDir, TrainingBatch batch, int steps, bool dora)
     {
         using var model = TransformerModel.Load(modelDir, backend);
@@ -194,6 +313,174 @@ public static class CudaChecks
         }
     }
 
+    /// <summary>
+    /// Attention forward and backward (out, log-sum-exp, dq, dk, dv, and dk, dv after a second backward accumulated into
+    /// them) at a head layout against the CPU backend on the same bf16-valued inputs in float32, over span sets of a
+    /// training pass (one causal sample; packed samples 100/57/143) and of decoding (1 and 5 new rows against a 300-key
+    /// cache, the latter from key 20). Error: the worst ‖a − b‖/‖b‖ over tensors and span sets; a GPU result that differs
+    /// bit for bit between two runs fails.
+    /// </summary>
+    public static CudaCheckResult AttentionAgainstCpu(IBackend gpu, int heads, int kvHeads, int headDim, double limit)
+    {
+        const int keyRows = 300;
+        int[] packed = [.. Enumerable.Range(0, 100), .. Enumerable.Range(0, 57), .. Enumerable.Range(0, 143)];
+        (string Name, AttentionSpans Spans)[] cases =
+        [
+            ("causal 300", AttentionSpans.CausalFromPositions([.. Enumerable.Range(0, keyRows)])),
+            ("packed 100/57/143", AttentionSpans.CausalFromPositions(packed)),
+            ("decode 1 of 300", AttentionSpans.ForCache(0, keyRows - 1, 1)),
+            ("decode 5 of 280 from 20", AttentionSpans.ForCache(20, keyRows - 25, 5)),
+        ];
+        var names = new[] { "out", "lse", "dq", "dk", "dv", "dk accumulated", "dv accumulated" };
+        var worst = new double[names.Length];
+        bool deterministic = true;
+        var random = new Xoshiro256(11);
+        foreach (var (_, spans) in cases)
+        {
+            var errors = CompareAttention(gpu, spans, keyRows, heads, kvHeads, headDim, random, out bool same);
+            for (int i = 0; i < worst.Length; i++) worst[i] = Math.Max(worst[i], errors[i]);
+            deterministic &= same;
+        }
+        return new($"attention {heads}/{kvHeads} heads of {headDim} {gpu.ActivationType} vs CPU", deterministic ? worst.Max() : double.PositiveInfinity,
+                   limit, string.Join(", ", names.Select((n, i) => $"{n} {worst[i]:G3}")) + $" over {string.Join("; ", cases.Select(c => c.Name))}" +
+                   (deterministic ? ", bitwise repeatable" : ", NOT REPEATABLE"));
+    }
+
+    static double[] CompareAttention(IBackend gpu, AttentionSpans spans, int keyRows, int heads, int kvHeads, int headDim, Xoshiro256 random,
+                                     out bool deterministic)
+    {
+        int rows = spans.Count, qWidth = heads * headDim, kvWidth = kvHeads * headDim;
+        float scale = 1f / MathF.Sqrt(headDim);
+        float[] q = Bf16Normal(random, rows * qWidth), k = Bf16Normal(random, keyRows * kvWidth), v = Bf16Normal(random, keyRows * kvWidth);
+        float[] dOut = Bf16Normal(random, rows * qWidth);
+        float[][] Run(IBackend be, DType type)
+        {
+            using Tensor tq = be.FromHost(q, type, rows, qWidth), tk = be.FromHost(k, type, keyRows, kvWidth), tv = be.FromHost(v, type, keyRows, kvWidth);
+            using Tensor tdo = be.FromHost(dOut, type, rows, qWidth), tdk = be.Zeros(type, keyRows, kvWidth), tdv = be.Zeros(type, keyRows, kvWidth);
+            using Tensor output = be.Allocate(type, rows, qWidth), lse = be.Allocate(DType.F32, rows, heads), tdq = be.Allocate(type, rows, qWidth);
+            be.Attention(tq, tk, tv, spans, headDim, scale, output, lse);
+            be.AttentionBackward(tdo, tq, tk, tv, output, lse, spans, headDim, scale, tdq, tdk, tdv);
+            float[] dk = Host(be, tdk), dv = Host(be, tdv);
+            // Backward accumulates into dk and dv: a second one adds the same gradients again.
+            be.AttentionBackward(tdo, tq, tk, tv, output, lse, spans, headDim, scale, tdq, tdk, tdv);
+            return [Host(be, output), Host(be, lse), Host(be, tdq), dk, dv, Host(be, tdk), Host(be, tdv)];
+        }
+        var expected = Run(CpuBackend.Instance, DType.F32);
+        var got = Run(gpu, DType.BF16);
+        var again = Run(gpu, DType.BF16);
+        deterministic = got.Zip(again).All(p => p.First.AsSpan().SequenceEqual(p.Second));
+        return [.. expected.Select((e, i) => RelativeError(got[i], e))];
+    }
+
+    static float[] Host(IBackend be, Tensor t)
+    {
+        var values = new float[t.Count];
+        be.ToHost(t, values);
+        return values;
+    }
+
+    /// <summary>Standard normal values rounded to bfloat16, so both backends see the same numbers.</summary>
+    static float[] Bf16Normal(Xoshiro256 random, int n)
+    {
+        var values = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            double u = 1 - random.NextDouble(), w = random.NextDouble();
+            values[i] = FloatConversions.BF16ToF32(FloatConversions.F32ToBF16((float)(Math.Sqrt(-2 * Math.Log(u)) * Math.Cos(2 * Math.PI * w))));
+        }
+        return values;
+    }
+
+    /// <summary>
+    /// The multi-tensor ops (AdamW, Σx²) and the accumulating dropout against the CPU's per-tensor ops on tensors of uneven
+    /// sizes (one larger than a launch's blocks per tensor cover, so its blocks loop); error = the worst relative difference.
+    /// </summary>
+    public static CudaCheckResult TrainingOps(IBackend gpu)
+    {
+        var cpu = CpuBackend.Instance;
+        int[] sizes = [5, 4096, 3 * 8192 + 7, 300_001];
+        float[] Values(int count, ulong seed, float spread)
+        {
+            var r = new Xoshiro256(seed);
+            return Enumerable.Range(0, count).Select(_ => (float)((r.NextDouble() * 2 - 1) * spread)).ToArray();
+        }
+        double worst = 0;
+        var onGpu = new List<AdamWTensor>();
+        var onCpu = new List<AdamWTensor>();
+        for (int i = 0; i < sizes.Length; i++)
+        {
+            float[] p = Values(sizes[i], (ulong)(4 * i), 1f), g = Values(sizes[i], (ulong)(4 * i + 1), 1f),
+                    m = Values(sizes[i], (ulong)(4 * i + 2), 0.1f), v = Values(sizes[i], (ulong)(4 * i + 3), 0.01f).Select(Math.Abs).ToArray();
+            float decay = i % 2 == 0 ? 0.1f : 0f;
+            onGpu.Add(new(gpu.FromHost(p, DType.F32, sizes[i]), gpu.FromHost(g, DType.F32, sizes[i]), gpu.FromHost(m, DType.F32, sizes[i]),
+                          gpu.FromHost(v, DType.F32, sizes[i]), decay));
+            onCpu.Add(new(cpu.FromHost(p, DType.F32, sizes[i]), cpu.FromHost(g, DType.F32, sizes[i]), cpu.FromHost(m, DType.F32, sizes[i]),
+                          cpu.FromHost(v, DType.F32, sizes[i]), decay));
+        }
+        var gpuSums = new double[sizes.Length];
+        gpu.SumOfSquares(onGpu.Select(t => t.Grad).ToArray(), gpuSums);
+        for (int i = 0; i < sizes.Length; i++)
+            worst = Math.Max(worst, Math.Abs(gpuSums[i] - cpu.SumOfSquares(onCpu[i].Grad)) / cpu.SumOfSquares(onCpu[i].Grad));
+        gpu.AdamW(onGpu, 1e-3f, 0.9f, 0.999f, 1e-8f, 3);
+        foreach (var t in onCpu) cpu.AdamW(t.Param, t.Grad, t.M, t.V, 1e-3f, 0.9f, 0.999f, 1e-8f, t.WeightDecay, 3);
+        for (int i = 0; i < sizes.Length; i++)
+        {
+            worst = Math.Max(worst, Compare(onGpu[i].Param, onCpu[i].Param));
+            worst = Math.Max(worst, Compare(onGpu[i].M, onCpu[i].M));
+            worst = Math.Max(worst, Compare(onGpu[i].V, onCpu[i].V));
+        }
+        // y = dropout(x) and y += dropout(x) against the CPU's dropout (and then the addition), from x and y rounded to their
+        // dtypes and the result rounded back: float32 exact, bfloat16 rounded once from the same float32 value, so both compare
+        // bit for bit. bfloat16 x and y of a whole number of 16-byte words take the 8-wide kernel.
+        int n = 3 * 8192 + 16;
+        double dropoutError = 0;
+        foreach (var xType in new[] { DType.F32, DType.BF16 })
+        foreach (var yType in new[] { DType.F32, DType.BF16 })
+        foreach (bool accumulate in new[] { true, false })
+        {
+            int count = n - (xType == DType.F32 ? 5 : 0);
+            float[] x = Rounded(Values(count, 90, 1f), xType), y0 = Values(count, 91, 1f);
+            using var xc = cpu.FromHost(x, DType.F32, count);
+            using var dc = cpu.Allocate(DType.F32, count);
+            cpu.Dropout(xc, 0.3f, 77, dc);
+            using var yc = cpu.FromHost(accumulate ? Rounded(y0, yType) : new float[count], DType.F32, count);
+            cpu.AddScaled(dc, 1f, yc);
+            using var expected = cpu.FromHost(Rounded(yc.AsSpan().ToArray(), yType), DType.F32, count);
+            using var xg = gpu.FromHost(x, xType, count);
+            using var yg = gpu.FromHost(y0, yType, count);
+            gpu.Dropout(xg, 0.3f, 77, yg, accumulate);
+            dropoutError = Math.Max(dropoutError, Compare(yg, expected));
+        }
+        worst = Math.Max(worst, dropoutError);
+        foreach (var t in onGpu.Concat(onCpu))
+        {
+            t.Param.Dispose();
+            t.Grad.Dispose();
+            t.M.Dispose();
+            t.V.Dispose();
+        }
+        return new("multi-tensor AdamW, sum of squares, accumulating dropout", worst, 1e-6, $"dropout error {dropoutError:G3}");
+    }
+
+    static float[] Rounded(float[] values, DType dtype)
+    {
+        if (dtype == DType.F32) return values;
+        var bytes = new byte[values.Length * dtype.SizeInBytes()];
+        FloatConversions.FromF32(dtype, values, bytes);
+        var result = new float[values.Length];
+        FloatConversions.ToF32(dtype, bytes, result);
+        return result;
+    }
+
+    static double Compare(Tensor gpuTensor, Tensor cpuTensor)
+    {
+        var got = new float[gpuTensor.Count];
+        var want = new float[cpuTensor.Count];
+        gpuTensor.Backend.ToHost(gpuTensor, got);
+        cpuTensor.Backend.ToHost(cpuTensor, want);
+        return RelativeError(got, want);
+    }
+
     static JsonElement ReadReference(string modelDir) =>
         JsonDocument.Parse(File.ReadAllText(Path.Combine(modelDir, "reference.json"))).RootElement;
 
@@ -208,7 +495,7 @@ public static class CudaChecks
         return result;
     }
 
-    static double RelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
+    internal static double RelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
     {
         double diff = 0, norm = 0;
         for (int i = 0; i < expected.Length; i++)

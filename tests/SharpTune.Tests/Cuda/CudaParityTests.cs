@@ -67,5 +67,29 @@ public class CudaParityTests(CudaBackends gpus) : IClassFixture<CudaBackends>
     public void DoraLossCurveMatchesTheCpuInFloat32Mode() =>
         AssertPassed(CudaChecks.LoraLossCurve(gpus.Require(DType.F32), TestData.Model("stories260K"), 20, 1e-4, dora: true));
 
+    [SkippableTheory]
+    [InlineData(14, 2, 64)]
+    [InlineData(28, 4, 128)]
+    public void TensorCoreAttentionMatchesTheCpuAtQwenHeadLayouts(int heads, int kvHeads, int headDim) =>
+        AssertPassed(CudaChecks.AttentionAgainstCpu(gpus.Require(DType.BF16), heads, kvHeads, headDim, 1e-2));
+
+    [SkippableFact]
+    public void MultiTensorOpsAndAccumulatingDropoutMatchTheCpu() =>
+        AssertPassed(CudaChecks.TrainingOps(gpus.Require(DType.BF16)));
+
+    [SkippableFact]
+    public void SwiGluMatchesTheCpuInBothModes()
+    {
+        AssertPassed(TrainingKernelChecks.SwiGlu(gpus.Require(DType.BF16), 1e-2));
+        AssertPassed(TrainingKernelChecks.SwiGlu(gpus.Require(DType.F32), 1e-5));
+    }
+
+    [SkippableFact]
+    public void DecodeOpsMatchTheCpuInBothModes()
+    {
+        AssertPassed(CudaChecks.DecodeOps(gpus.Require(DType.F32), 1e-5));
+        AssertPassed(CudaChecks.DecodeOps(gpus.Require(DType.BF16), 1e-2));
+    }
+
     static void AssertPassed(CudaCheckResult result) => Assert.True(result.Passed, result.ToString());
 }

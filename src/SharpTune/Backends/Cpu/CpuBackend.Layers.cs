@@ -163,6 +163,14 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
+    public void ArgMax(Tensor x, Span<int> indices)
+    {
+        if (indices.Length != x.Rows) throw new ArgumentException($"argmax of {x.Rows} rows into {indices.Length} indices");
+        var values = x.AsSpan();
+        int cols = x.RowLength;
+        for (int r = 0; r < indices.Length; r++) indices[r] = TensorPrimitives.IndexOfMax(values.Slice(r * cols, cols));
+    }
+
     public void SwiGlu(Tensor gate, Tensor up, Tensor h)
     {
         // silu(g)·u = g·sigmoid(g)·u, vectorized (TensorPrimitives' sigmoid uses a SIMD exp).

@@ -139,14 +139,15 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
-    public void Dropout(Tensor x, float p, ulong seed, Tensor y)
+    public void Dropout(Tensor x, float p, ulong seed, Tensor y, bool accumulate = false)
     {
         if (p <= 0f)
         {
-            x.AsSpan().CopyTo(y.AsSpan());
+            if (accumulate) AddScaled(x, 1f, y);
+            else x.AsSpan().CopyTo(y.AsSpan());
             return;
         }
-        var job = new DropoutJob { X = x.F32, Y = y.F32, Count = x.Count, P = p, KeepScale = 1f / (1f - p), Seed = seed };
+        var job = new DropoutJob { X = x.F32, Y = y.F32, Count = x.Count, P = p, KeepScale = 1f / (1f - p), Seed = seed, Accumulate = accumulate };
         ParallelRunner.Default.For(Chunks(x.Count), job, static (j, c) => j.Chunk(c));
     }
 
@@ -156,12 +157,16 @@ public sealed unsafe partial class CpuBackend
         public long Count;
         public float P, KeepScale;
         public ulong Seed;
+        public bool Accumulate;
 
         public void Chunk(int chunk)
         {
             long start = (long)chunk * ElementwiseChunk, end = Math.Min(Count, start + ElementwiseChunk);
             for (long i = start; i < end; i++)
-                Y[i] = CounterRandom.Uniform(Seed, (ulong)i) < P ? 0f : X[i] * KeepScale;
+            {
+                float dropped = CounterRandom.Uniform(Seed, (ulong)i) < P ? 0f : X[i] * KeepScale;
+                Y[i] = Accumulate ? Y[i] + dropped : dropped;
+            }
         }
     }
 }

@@ -6,8 +6,25 @@ public sealed unsafe partial class CudaBackend
 {
     // The tiling of attention.cu: 4 warps, 16 query rows (or keys) per block, tiles of 32 keys (or query rows).
     const int Threads = 128, RowsPerBlock = 16, Tile = 32, MaxHeadDim = 128;
+    // flash.cu: 4 warps over 64 query rows (or keys); its kernels are instantiated for these head dims.
+    const int FlashRows = 64;
     AttentionSpans? _spans;
     Tensor? _keyStart, _keyEnd;
+
+    /// <summary>
+    /// BF16 attention at head dims 64 and 128 runs on tensor cores (flash.cu); false sends it to the CUDA-core kernels of
+    /// attention.cu, which also serve the F32 mode and other head dims. For comparing the two in benchmarks.
+    /// </summary>
+    internal bool TensorCoreAttention { get; set; } = true;
+
+    bool UsesFlash(int headDim, params ReadOnlySpan<Tensor> tensors)
+    {
+        if (!TensorCoreAttention || headDim is not (64 or 128)) return false;
+        // cp.async moves 16-byte chunks.
+        foreach (var t in tensors)
+            if (t.DType != DType.BF16 || t.Address % 16 != 0) return false;
+        return true;
+    }
 
     public void Attention(Tensor q, Tensor k, Tensor v, AttentionSpans spans, int headDim, float scale, Tensor output, Tensor? logSumExp)
     {
@@ -16,6 +33,13 @@ public sealed unsafe partial class CudaBackend
         if (logSumExp != null) RequireF32(logSumExp);
         var (start, end) = Spans(spans);
         int heads = q.RowLength / headDim, kvHeads = k.RowLength / headDim, rows = spans.Count;
+        if (UsesFlash(headDim, q, k, v, output))
+        {
+            Launch("flash", $"flashForward{headDim}", FlashBlocks(rows), (uint)heads, Threads, FlashShared(headDim, 3 * FlashRows),
+                   q.Address, k.Address, v.Address, start.Address, end.Address, rows, k.Rows, heads, kvHeads, scale, output.Address,
+                   logSumExp?.Address ?? 0);
+            return;
+        }
         uint shared = (uint)((2 * Tile * (headDim + 4) + RowsPerBlock * headDim) * sizeof(float));
         Launch("attention", "attentionForward", Blocks(rows), (uint)heads, Threads, shared, q.Address, k.Address, v.Address, t,
                start.Address, end.Address, rows, k.Rows, heads, kvHeads, headDim, scale, output.Address, logSumExp?.Address ?? 0);
@@ -29,6 +53,11 @@ public sealed unsafe partial class CudaBackend
         RequireF32(logSumExp);
         var (start, end) = Spans(spans);
         int heads = q.RowLength / headDim, kvHeads = k.RowLength / headDim, rows = spans.Count;
+        if (UsesFlash(headDim, dOutput, q, k, v, output, dq, dk, dv))
+        {
+            FlashBackward(dOutput, q, k, v, output, logSumExp, start, end, rows, heads, kvHeads, headDim, scale, dq, dk, dv);
+            return;
+        }
         uint shared = (uint)((2 * Tile * (headDim + 4) + 2 * RowsPerBlock * headDim) * sizeof(float));
         using var delta = Allocate(DType.F32, rows * heads);
         Launch("attention", "attentionBackwardQuery", Blocks(rows), (uint)heads, Threads, shared, dOutput.Address, q.Address, k.Address,
@@ -38,6 +67,37 @@ public sealed unsafe partial class CudaBackend
                v.Address, t, logSumExp.Address, delta.Address, start.Address, end.Address, rows, k.Rows, heads, kvHeads, headDim, scale,
                dk.Address, dv.Address);
     }
+
+    /// <summary>
+    /// delta = rowsum(dO∘O); dq by query blocks; dk, dv by key blocks per query head into f32 partials, then summed over
+    /// each KV head's group in a fixed order and added to dk, dv (deterministic, no atomics).
+    /// </summary>
+    void FlashBackward(Tensor dOutput, Tensor q, Tensor k, Tensor v, Tensor output, Tensor logSumExp, Tensor start, Tensor end,
+                       int rows, int heads, int kvHeads, int headDim, float scale, Tensor dq, Tensor dk, Tensor dv)
+    {
+        int keyRows = k.Rows, warps = Threads / 32;
+        using var delta = Allocate(DType.F32, rows * heads);
+        Launch("flash", "flashDelta", (uint)((rows * heads + warps - 1) / warps), Threads, 0, dOutput.Address, output.Address, rows * heads,
+               headDim, delta.Address);
+        Launch("flash", $"flashBackwardQuery{headDim}", FlashBlocks(rows), (uint)heads, Threads, FlashShared(headDim, 4 * FlashRows),
+               dOutput.Address, q.Address, k.Address, v.Address, logSumExp.Address, delta.Address, start.Address, end.Address, rows,
+               keyRows, heads, kvHeads, scale, dq.Address);
+        using var dkPart = Allocate(DType.F32, keyRows, heads * headDim);
+        using var dvPart = Allocate(DType.F32, keyRows, heads * headDim);
+        int queryTile = headDim == 64 ? 64 : 32; // flash.cu's FLASH_KERNELS instantiations
+        uint keyShared = FlashShared(headDim, 2 * FlashRows + 2 * queryTile) + (uint)(4 * queryTile * sizeof(float));
+        Launch("flash", $"flashBackwardKey{headDim}", FlashBlocks(keyRows), (uint)heads, Threads, keyShared, dOutput.Address, q.Address,
+               k.Address, v.Address, logSumExp.Address, delta.Address, start.Address, end.Address, rows, keyRows, heads, kvHeads, scale,
+               dkPart.Address, dvPart.Address);
+        long n = (long)keyRows * kvHeads * headDim;
+        Launch("flash", "flashReduceKeys", (uint)Math.Min((n + 255) / 256, (long)_multiprocessors * 32), 256, 0, dkPart.Address,
+               dvPart.Address, keyRows, heads, kvHeads, headDim, dk.Address, dv.Address);
+    }
+
+    static uint FlashBlocks(int rows) => (uint)((rows + FlashRows - 1) / FlashRows);
+
+    /// <summary>Shared memory of <paramref name="tileRows"/> bf16 rows of headDim + 8 (the padding flash.cu uses).</summary>
+    static uint FlashShared(int headDim, int tileRows) => (uint)(tileRows * (headDim + 8) * 2);
 
     static uint Blocks(int rows) => (uint)((rows + RowsPerBlock - 1) / RowsPerBlock);
 

@@ -64,13 +64,16 @@ public sealed unsafe partial class CudaBackend
     public void SwiGlu(Tensor gate, Tensor up, Tensor h)
     {
         int t = SameType(gate, up, h);
-        Elementwise("swiglu", h.Count, gate.Address, up.Address, h.Address, t, h.Count);
+        if (EightWide(gate, up, h)) Elementwise("swigluBF16x8", h.Count / 8, gate.Address, up.Address, h.Address, h.Count / 8);
+        else Elementwise("swiglu", h.Count, gate.Address, up.Address, h.Address, t, h.Count);
     }
 
     public void SwiGluBackward(Tensor dh, Tensor gate, Tensor up, Tensor dGate, Tensor dUp)
     {
         int t = SameType(dh, gate, up, dGate, dUp);
-        Elementwise("swigluBackward", dh.Count, dh.Address, gate.Address, up.Address, dGate.Address, dUp.Address, t, dh.Count);
+        if (EightWide(dh, gate, up, dGate, dUp))
+            Elementwise("swigluBackwardBF16x8", dh.Count / 8, dh.Address, gate.Address, up.Address, dGate.Address, dUp.Address, dh.Count / 8);
+        else Elementwise("swigluBackward", dh.Count, dh.Address, gate.Address, up.Address, dGate.Address, dUp.Address, t, dh.Count);
     }
 
     public void AddScaled(Tensor x, float alpha, Tensor y)
@@ -81,14 +84,17 @@ public sealed unsafe partial class CudaBackend
 
     public void Scale(Tensor x, float alpha) => Elementwise("scale", x.Count, x.Address, Code(x), alpha, x.Count);
 
-    public void Dropout(Tensor x, float p, ulong seed, Tensor y)
+    public void Dropout(Tensor x, float p, ulong seed, Tensor y, bool accumulate = false)
     {
         if (p <= 0f)
         {
-            if (!ReferenceEquals(x, y)) Copy(x, y);
+            if (accumulate) AddScaled(x, 1f, y);
+            else if (!ReferenceEquals(x, y)) Copy(x, y);
             return;
         }
-        Elementwise("dropout", y.Count, x.Address, Code(x), p, seed, y.Address, Code(y), y.Count);
+        if (EightWide(x, y))
+            Elementwise("dropoutBF16x8", y.Count / 8, x.Address, p, seed, y.Address, accumulate ? 1 : 0, y.Count / 8);
+        else Elementwise("dropout", y.Count, x.Address, Code(x), p, seed, y.Address, Code(y), accumulate ? 1 : 0, y.Count);
     }
 
     static void RequireF32(Tensor t)
@@ -101,5 +107,16 @@ public sealed unsafe partial class CudaBackend
         foreach (var t in tensors)
             if (t.DType != tensors[0].DType) throw new ArgumentException($"{t}: expected {tensors[0].DType} like the other operands");
         return Code(tensors[0]);
+    }
+
+    /// <summary>
+    /// True when elementwise.cu's 8-wide kernels take these tensors: all bfloat16 of one size, a whole number of 16-byte
+    /// words, 16-byte aligned.
+    /// </summary>
+    static bool EightWide(params ReadOnlySpan<Tensor> tensors)
+    {
+        foreach (var t in tensors)
+            if (t.DType != DType.BF16 || t.Count != tensors[0].Count || t.Count % 8 != 0 || !Aligned(t)) return false;
+        return true;
     }
 }

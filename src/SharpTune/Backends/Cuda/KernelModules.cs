@@ -12,7 +12,8 @@ namespace SharpTune.Backends.Cuda;
 internal sealed unsafe class KernelModules(CudaDevice device)
 {
     readonly Dictionary<string, nint> _modules = [];
-    readonly Dictionary<string, (nint Function, uint SharedLimit)> _functions = [];
+    // Keyed by the (module, function) pair of string literals: no key is built per launch.
+    readonly Dictionary<(string Module, string Function), (nint Function, uint SharedLimit)> _functions = [];
 
     /// <summary>Where compiled kernels are kept: $SHARPTUNE_CACHE or ~/.cache/sharptune, under kernels/.</summary>
     public static string CacheDirectory
@@ -35,7 +36,7 @@ internal sealed unsafe class KernelModules(CudaDevice device)
     /// </summary>
     public nint Function(string module, string function, uint sharedBytes)
     {
-        var key = module + "/" + function;
+        var key = (module, function);
         lock (_functions)
         {
             if (!_functions.TryGetValue(key, out var entry))
@@ -46,6 +47,7 @@ internal sealed unsafe class KernelModules(CudaDevice device)
                 fixed (byte* n = nameBytes) Cu.Check(Cu.cuModuleGetFunction(out f, m, n), $"cuModuleGetFunction({function})");
                 entry = (f, 48u << 10);
             }
+            else if (sharedBytes <= entry.SharedLimit) return entry.Function;
             if (sharedBytes > entry.SharedLimit)
             {
                 Cu.Check(Cu.cuFuncSetAttribute(entry.Function, Cu.AttrMaxDynamicSharedBytes, (int)sharedBytes), $"cuFuncSetAttribute({function})");

@@ -24,10 +24,18 @@ extern "C" __global__ void scale(void* x, int tx, float alpha, i64 n)
     GRID_STRIDE(i, n) st(x, tx, i, alpha * ld(x, tx, i));
 }
 
-extern "C" __global__ void dropout(const void* x, int tx, float p, u64 seed, void* y, int ty, i64 n)
+// y = dropout(x), or y += dropout(x) when accumulate (the backward into an input gradient with other terms).
+extern "C" __global__ void dropout(const void* x, int tx, float p, u64 seed, void* y, int ty, int accumulate, i64 n)
 {
     float keep = 1.f / (1.f - p);
-    GRID_STRIDE(i, n) st(y, ty, i, counterUniform(seed, (u64)i) < p ? 0.f : ld(x, tx, i) * keep);
+    i64 first = (i64)blockIdx.x * blockDim.x + threadIdx.x, stride = (i64)gridDim.x * blockDim.x;
+    u64 z = seed + COUNTER_GOLDEN * (u64)(first + 1), zStride = COUNTER_GOLDEN * (u64)stride;
+    for (i64 i = first; i < n; i += stride, z += zStride)
+    {
+        // __fmul_rn: the product is rounded before the addition (no fused multiply-add), as on the CPU.
+        float v = counterUniformFrom(z) < p ? 0.f : __fmul_rn(ld(x, tx, i), keep);
+        st(y, ty, i, accumulate ? ld(y, ty, i) + v : v);
+    }
 }
 
 extern "C" __global__ void embedding(const void* table, int tt, const int* ids, void* out, int to, int dim, i64 n)
@@ -108,19 +116,32 @@ extern "C" __global__ void rope(void* x, int tx, const int* positions, const flo
 }
 
 // Decoupled-weight-decay Adam in torch.optim.AdamW's operation order.
+__device__ __forceinline__ void adamwElement(float* p, const float* g, float* m, float* v, i64 i, float beta1, float beta2,
+                                             float eps, float decay, float stepSize, float bias2Sqrt)
+{
+    float gi = g[i];
+    float pi = p[i] * decay;
+    float mi = m[i] + (gi - m[i]) * (1.f - beta1);
+    float vi = v[i] * beta2 + (1.f - beta2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = pi - stepSize * mi / (sqrtf(vi) / bias2Sqrt + eps);
+}
+
 extern "C" __global__ void adamw(float* p, const float* g, float* m, float* v, float lr, float beta1, float beta2, float eps,
                                  float decay, float stepSize, float bias2Sqrt, i64 n)
 {
-    GRID_STRIDE(i, n)
-    {
-        float gi = g[i];
-        float pi = p[i] * decay;
-        float mi = m[i] + (gi - m[i]) * (1.f - beta1);
-        float vi = v[i] * beta2 + (1.f - beta2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = pi - stepSize * mi / (sqrtf(vi) / bias2Sqrt + eps);
-    }
+    GRID_STRIDE(i, n) adamwElement(p, g, m, v, i, beta1, beta2, eps, decay, stepSize, bias2Sqrt);
+}
+
+// One tensor of a multi-tensor launch (the layout of CudaBackend's AdamWSlot): blockIdx.y picks the tensor.
+struct AdamWSlot { float* p; const float* g; float* m; float* v; i64 n; float decay; float unused; };
+
+extern "C" __global__ void adamwMany(const AdamWSlot* slots, float beta1, float beta2, float eps, float stepSize, float bias2Sqrt)
+{
+    AdamWSlot s = slots[blockIdx.y];
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < s.n; i += (i64)gridDim.x * blockDim.x)
+        adamwElement(s.p, s.g, s.m, s.v, i, beta1, beta2, eps, s.decay, stepSize, bias2Sqrt);
 }
 
 // Σ x² into a float64 total (blocks of float32 partial sums, as the CPU does).
@@ -131,6 +152,24 @@ extern "C" __global__ void sumOfSquares(const void* x, int tx, i64 n, double* to
     GRID_STRIDE(i, n) { float v = ld(x, tx, i); s += v * v; }
     s = blockSum(s, scratch);
     if (threadIdx.x == 0) atomicAdd(total, (double)s);
+}
+
+// The layout of CudaBackend's TensorSlot: a tensor's address, element count and dtype code.
+struct TensorSlot { const void* x; i64 n; i64 type; };
+
+// sums[blockIdx.y] += Σ x² of tensor blockIdx.y (sums zeroed by the caller).
+extern "C" __global__ void sumOfSquaresMany(const TensorSlot* slots, double* sums)
+{
+    __shared__ float scratch[32];
+    TensorSlot t = slots[blockIdx.y];
+    float s = 0.f;
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < t.n; i += (i64)gridDim.x * blockDim.x)
+    {
+        float v = ld(t.x, (int)t.type, i);
+        s += v * v;
+    }
+    s = blockSum(s, scratch);
+    if (threadIdx.x == 0) atomicAdd(&sums[blockIdx.y], (double)s);
 }
 
 // Normal(0, std) values (Box-Muller over the counter stream) for benchmarks' random weights.
@@ -183,4 +222,61 @@ extern "C" __global__ void rowNorms(const void* x, int tx, float* norms, i64 col
     }
     s = blockSum(s, scratch);
     if (threadIdx.x == 0) norms[r] = sqrtf(s);
+}
+
+// The 8-wide kernels below: bfloat16 tensors of a whole number of 16-byte words, read and written with 16-byte accesses
+// (the scalar kernels' 2-byte ones leave them far from the memory bandwidth), the same arithmetic element by element.
+// n8 = elements / 8.
+
+// dropout of bfloat16 x into bfloat16 y: the same mask stream as dropout.
+extern "C" __global__ void dropoutBF16x8(const uint4* x, float p, u64 seed, uint4* y, int accumulate, i64 n8)
+{
+    float keep = 1.f / (1.f - p);
+    GRID_STRIDE(v, n8)
+    {
+        float xv[8], yv[8], out[8];
+        unpackBF16x8(x[v], xv);
+        if (accumulate) unpackBF16x8(y[v], yv);
+        u64 z = seed + COUNTER_GOLDEN * (u64)(v * 8 + 1);
+#pragma unroll
+        for (int j = 0; j < 8; j++, z += COUNTER_GOLDEN)
+        {
+            float d = counterUniformFrom(z) < p ? 0.f : __fmul_rn(xv[j], keep);
+            out[j] = accumulate ? yv[j] + d : d;
+        }
+        y[v] = packBF16x8(out);
+    }
+}
+
+extern "C" __global__ void swigluBF16x8(const uint4* gate, const uint4* up, uint4* h, i64 n8)
+{
+    GRID_STRIDE(v, n8)
+    {
+        float g[8], u[8], out[8];
+        unpackBF16x8(gate[v], g);
+        unpackBF16x8(up[v], u);
+#pragma unroll
+        for (int j = 0; j < 8; j++) out[j] = g[j] / (1.f + expf(-g[j])) * u[j];
+        h[v] = packBF16x8(out);
+    }
+}
+
+extern "C" __global__ void swigluBackwardBF16x8(const uint4* dh, const uint4* gate, const uint4* up, uint4* dGate, uint4* dUp, i64 n8)
+{
+    GRID_STRIDE(v, n8)
+    {
+        float d[8], g[8], u[8], dg[8], du[8];
+        unpackBF16x8(dh[v], d);
+        unpackBF16x8(gate[v], g);
+        unpackBF16x8(up[v], u);
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+        {
+            float sig = 1.f / (1.f + expf(-g[j]));
+            du[j] = d[j] * g[j] * sig;
+            dg[j] = d[j] * u[j] * sig * (1.f + g[j] * (1.f - sig));
+        }
+        dUp[v] = packBF16x8(du);
+        dGate[v] = packBF16x8(dg);
+    }
 }

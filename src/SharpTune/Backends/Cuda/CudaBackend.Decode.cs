@@ -1,0 +1,143 @@
+using System.Runtime.InteropServices;
+using SharpTune.Tensors;
+
+namespace SharpTune.Backends.Cuda;
+
+/// <summary>
+/// Decoding: products of up to <see cref="SmallBatchRows"/> activation rows with a linear layer's weight run as
+/// bandwidth-bound matrix-vector kernels (decode.cu) instead of cuBLAS, with the bias, a residual add, the q/k/v grouping
+/// or the SwiGLU of the gate and up projections folded in, so a decoder layer is a handful of launches; and greedy
+/// picking on the GPU, so a step sends back 4 bytes rather than the logits.
+/// </summary>
+public sealed unsafe partial class CudaBackend
+{
+    const int SmallBatchRows = 8, WarpsPerBlock = 8;
+    static readonly string[] LinearBF16 = ["linearBF16x1", "linearBF16x2", "linearBF16x4", "linearBF16x8"];
+    static readonly string[] LinearF32 = ["linearF32x1", "linearF32x2", "linearF32x4", "linearF32x8"];
+    static readonly string[] SwiGluBF16 = ["swigluLinearBF16x1", "swigluLinearBF16x2", "swigluLinearBF16x4", "swigluLinearBF16x8"];
+    static readonly string[] SwiGluF32 = ["swigluLinearF32x1", "swigluLinearF32x2", "swigluLinearF32x4", "swigluLinearF32x8"];
+
+    public void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor y, float beta = 0f)
+    {
+        if (TryLinearRows(x, [new LinearOutput(weight, bias, y)], 1f, beta)) return;
+        MatMul(x, false, weight, true, y, 1f, beta);
+        if (bias != null) AddBias(y, bias);
+    }
+
+    public void Linear(Tensor x, ReadOnlySpan<LinearOutput> outputs)
+    {
+        if (TryLinearRows(x, outputs, 1f, 0f)) return;
+        foreach (var o in outputs) Linear(x, o.Weight, o.Bias, o.Output);
+    }
+
+    public void SwiGluLinear(Tensor x, Tensor gateWeight, Tensor upWeight, Tensor h)
+    {
+        Own(x);
+        Own(gateWeight);
+        Own(upWeight);
+        Own(h);
+        if (gateWeight.DType == upWeight.DType && gateWeight.Rows == upWeight.Rows && h.Rows == x.Rows && h.RowLength == gateWeight.Rows
+            && upWeight.RowLength == x.RowLength && SmallBatch(x, gateWeight) && Aligned(upWeight) && IsFloat(h))
+        {
+            var names = gateWeight.DType == DType.BF16 ? SwiGluBF16 : SwiGluF32;
+            int n = gateWeight.Rows;
+            Launch("decode", names[KernelRows(x.Rows)], (uint)((n + WarpsPerBlock - 1) / WarpsPerBlock), 32 * WarpsPerBlock, 0,
+                   x.Address, Code(x), x.Rows, x.RowLength, gateWeight.Address, upWeight.Address, h.Address, Code(h), n);
+            return;
+        }
+        using var gate = Allocate(h.DType, h.Shape);
+        using var up = Allocate(h.DType, h.Shape);
+        MatMul(x, false, gateWeight, true, gate);
+        MatMul(x, false, upWeight, true, up);
+        SwiGlu(gate, up, h);
+    }
+
+    public void RopeQueryKey(Tensor q, Tensor k, Tensor positions, Tensor invFreq, int headDim, float attentionScaling)
+    {
+        RequireF32(invFreq);
+        int t = SameType(q, k);
+        int rows = (int)positions.Count;
+        long pairs = (long)rows * (q.RowLength / 2 + k.RowLength / 2);
+        if (pairs == 0) return;
+        const int block = 256;
+        long blocks = Math.Min((pairs + block - 1) / block, (long)_multiprocessors * 32);
+        Launch("decode", "ropeQueryKey", (uint)blocks, block, 0, q.Address, k.Address, t, positions.Address, invFreq.Address, rows,
+               q.RowLength, k.RowLength, headDim, attentionScaling);
+    }
+
+    public void AttentionDecode(Tensor q, Tensor k, Tensor v, AttentionSpans spans, int headDim, float scale, Tensor output)
+    {
+        int t = SameType(q, k, v, output);
+        int heads = q.RowLength / headDim, kvHeads = k.RowLength / headDim;
+        // The kernel's limits: 16-byte key loads, one shared row of q (≤ 128 dims), 1024 threads of ≥ 8 dimension groups.
+        if (spans.Count is 0 or > SmallBatchRows || headDim % 8 != 0 || headDim > 128 || !Aligned(k) || kvHeads == 0 || heads % kvHeads != 0)
+        {
+            Attention(q, k, v, spans, headDim, scale, output, null);
+            return;
+        }
+        var (start, end) = Spans(spans);
+        Launch("decode", "attentionDecode", (uint)spans.Count, (uint)heads, 1024, 0, q.Address, k.Address, v.Address, t,
+               start.Address, end.Address, heads, kvHeads, headDim, scale, output.Address);
+    }
+
+    public void ArgMax(Tensor x, Span<int> indices)
+    {
+        Own(x);
+        if (indices.Length != x.Rows) throw new ArgumentException($"argmax of {x.Rows} rows into {indices.Length} indices");
+        if (x.Rows == 0) return;
+        using var result = Allocate(DType.I32, x.Rows);
+        Launch("decode", "argmaxRows", (uint)x.Rows, 1024, 0, x.Address, Code(x), x.RowLength, result.Address);
+        Download(result, MemoryMarshal.AsBytes(indices));
+    }
+
+    /// <summary>
+    /// One launch of the matrix-vector kernel for up to three weights of one dtype read against the same small x, when every
+    /// operand suits its 16-byte loads; false (nothing done) otherwise, and the caller takes the general path.
+    /// </summary>
+    bool TryLinearRows(Tensor x, ReadOnlySpan<LinearOutput> outputs, float alpha, float beta)
+    {
+        if (outputs.Length is 0 or > 3) return false;
+        Own(x);
+        var weightType = outputs[0].Weight.DType;
+        var outputType = outputs[0].Output.DType;
+        long warps = 0;
+        foreach (var (weight, bias, y) in outputs)
+        {
+            Own(weight);
+            Own(y);
+            if (bias != null) Own(bias);
+            if (weight.DType != weightType || y.DType != outputType || !SmallBatch(x, weight) || !IsFloat(y)
+                || y.Rows != x.Rows || y.RowLength != weight.Rows || bias is { DType: not DType.F32 } || bias != null && bias.Count != weight.Rows)
+                return false;
+            warps += weight.Rows;
+        }
+        if (warps == 0 || warps > int.MaxValue) return false;
+        var s0 = outputs[0];
+        var s1 = outputs.Length > 1 ? outputs[1] : default;
+        var s2 = outputs.Length > 2 ? outputs[2] : default;
+        var names = weightType == DType.BF16 ? LinearBF16 : LinearF32;
+        Launch("decode", names[KernelRows(x.Rows)], (uint)((warps + WarpsPerBlock - 1) / WarpsPerBlock), 32 * WarpsPerBlock, 0,
+               x.Address, Code(x), x.Rows, x.RowLength, alpha, beta, Code(s0.Output),
+               s0.Weight.Address, AddressOf(s0.Bias), s0.Output.Address, s0.Weight.Rows,
+               AddressOf(s1.Weight), AddressOf(s1.Bias), AddressOf(s1.Output), s1.Weight?.Rows ?? 0,
+               AddressOf(s2.Weight), AddressOf(s2.Bias), AddressOf(s2.Output), s2.Weight?.Rows ?? 0);
+        return true;
+    }
+
+    /// <summary>x [1..8, k] against W [n, k] of bfloat16 or float32, both 16-byte aligned with k a whole number of 16-byte loads.</summary>
+    static bool SmallBatch(Tensor x, Tensor weight)
+    {
+        if (x.Rows is < 1 or > SmallBatchRows || !IsFloat(x) || weight.DType is not (DType.BF16 or DType.F32)) return false;
+        int perLoad = 16 / weight.DType.SizeInBytes();
+        return x.RowLength == weight.RowLength && x.RowLength % perLoad == 0 && Aligned(x) && Aligned(weight);
+    }
+
+    static nint AddressOf(Tensor? t) => t?.Address ?? 0;
+
+    static bool Aligned(Tensor t) => t.Address % 16 == 0;
+
+    static bool IsFloat(Tensor t) => t.DType is DType.F32 or DType.BF16;
+
+    /// <summary>The kernel variant's row count (1, 2, 4 or 8) as an index into the name tables.</summary>
+    static int KernelRows(int rows) => rows switch { 1 => 0, 2 => 1, <= 4 => 2, _ => 3 };
+}

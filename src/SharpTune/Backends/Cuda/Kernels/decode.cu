@@ -1,0 +1,382 @@
+// Decoding kernels. Products of a few activation rows (one per sequence) with a linear layer's weight W [n, k] cost the
+// time it takes to read W once, so each warp streams whole rows of W with 16-byte loads (eight per lane in flight, in
+// rounds whose tail is predicated rather than serial) and multiplies them with the m <= M input rows, which stay in L1;
+// accumulation is float32. W is bfloat16 or float32.
+
+// 16 bytes of a weight read once per token: not kept in L1, which holds x.
+__device__ __forceinline__ uint4 loadStreaming(const void* p)
+{
+    uint4 u;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w) : "l"(p));
+    return u;
+}
+
+// The 16 bytes u as float32 values: 8 bfloat16 or 4 float32.
+template <typename TW> __device__ __forceinline__ void unpack(uint4 u, float* f)
+{
+    if constexpr (sizeof(TW) == 2)
+    {
+        f[0] = __uint_as_float(u.x << 16); f[1] = __uint_as_float(u.x & 0xffff0000u);
+        f[2] = __uint_as_float(u.y << 16); f[3] = __uint_as_float(u.y & 0xffff0000u);
+        f[4] = __uint_as_float(u.z << 16); f[5] = __uint_as_float(u.z & 0xffff0000u);
+        f[6] = __uint_as_float(u.w << 16); f[7] = __uint_as_float(u.w & 0xffff0000u);
+    }
+    else
+    {
+        f[0] = __uint_as_float(u.x); f[1] = __uint_as_float(u.y); f[2] = __uint_as_float(u.z); f[3] = __uint_as_float(u.w);
+    }
+}
+
+// V consecutive values of x (float32 or bfloat16, code tx) from element i, a multiple of V, as float32.
+template <int V> __device__ __forceinline__ void loadX(const void* x, int tx, i64 i, float* f)
+{
+    if (tx)
+    {
+        const bf16* p = (const bf16*)x + i;
+        if constexpr (V == 8) unpack<bf16>(*(const uint4*)p, f);
+        else
+        {
+            uint2 u = *(const uint2*)p;
+            f[0] = __uint_as_float(u.x << 16); f[1] = __uint_as_float(u.x & 0xffff0000u);
+            f[2] = __uint_as_float(u.y << 16); f[3] = __uint_as_float(u.y & 0xffff0000u);
+        }
+    }
+    else
+    {
+        const float4* p = (const float4*)((const float*)x + i);
+#pragma unroll
+        for (int h = 0; h < V / 4; h++)
+        {
+            float4 q = p[h];
+            f[4 * h] = q.x; f[4 * h + 1] = q.y; f[4 * h + 2] = q.z; f[4 * h + 3] = q.w;
+        }
+    }
+}
+
+// acc[r] += W[k0 .. k0+V) · x[r, k0 .. k0+V) for the rows r < m.
+template <int M, typename TW>
+__device__ __forceinline__ void fmaRows(const void* x, int tx, int m, int k, int k0, uint4 u, float* acc)
+{
+    constexpr int V = 16 / sizeof(TW);
+    float wf[V];
+    unpack<TW>(u, wf);
+#pragma unroll
+    for (int r = 0; r < M; r++)
+        if (r < m)
+        {
+            float xf[V];
+            loadX<V>(x, tx, (i64)r * k + k0, xf);
+#pragma unroll
+            for (int v = 0; v < V; v++) acc[r] = fmaf(wf[v], xf[v], acc[r]);
+        }
+}
+
+// For each of the NW weight rows w[i] (k values each): acc[i·M + r] = w[i]·x[r] summed over the warp (every lane gets it).
+// A round issues all its loads (eight per lane over the NW rows) before the first use; a lane's loads past k are skipped.
+template <int M, int NW, typename TW>
+__device__ __forceinline__ void dotRows(const void* x, int tx, int m, int k, const TW* const* w, int lane, float* acc)
+{
+    constexpr int V = 16 / sizeof(TW), STEP = 32 * V, ROUND = 8 / NW;
+#pragma unroll
+    for (int i = 0; i < NW * M; i++) acc[i] = 0.f;
+    for (int k0 = lane * V; k0 < k; k0 += ROUND * STEP)
+    {
+        uint4 u[NW][ROUND];
+#pragma unroll
+        for (int s = 0; s < ROUND; s++)
+            if (k0 + s * STEP < k)
+#pragma unroll
+                for (int i = 0; i < NW; i++) u[i][s] = loadStreaming(w[i] + k0 + s * STEP);
+#pragma unroll
+        for (int s = 0; s < ROUND; s++)
+            if (k0 + s * STEP < k)
+#pragma unroll
+                for (int i = 0; i < NW; i++) fmaRows<M, TW>(x, tx, m, k, k0 + s * STEP, u[i][s], acc + i * M);
+    }
+#pragma unroll
+    for (int i = 0; i < NW * M; i++) acc[i] = warpSum(acc[i]);
+}
+
+// Up to three linear layers reading the same x [m, k] in one launch (the q, k and v projections), one warp per output
+// feature: warps [0, n0) compute layer 0, the next n1 layer 1, the next n2 layer 2. y = alpha·x·Wᵀ + b + beta·y
+// (beta = 0 ignores y's contents; b may be null).
+template <int M, typename TW>
+__device__ __forceinline__ void linearRows(const void* x, int tx, int m, int k, float alpha, float beta, int ty,
+                                           const TW* w0, const float* b0, void* y0, int n0,
+                                           const TW* w1, const float* b1, void* y1, int n1,
+                                           const TW* w2, const float* b2, void* y2, int n2)
+{
+    int lane = threadIdx.x & 31;
+    int j = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    const TW* w;
+    const float* b;
+    void* y;
+    int n;
+    if (j < n0) { w = w0; b = b0; y = y0; n = n0; }
+    else if ((j -= n0) < n1) { w = w1; b = b1; y = y1; n = n1; }
+    else if ((j -= n1) < n2) { w = w2; b = b2; y = y2; n = n2; }
+    else return;
+    const TW* row = w + (i64)j * k;
+    float acc[M];
+    dotRows<M, 1, TW>(x, tx, m, k, &row, lane, acc);
+#pragma unroll
+    for (int r = 0; r < M; r++)
+        if (r < m && lane == r)
+        {
+            i64 o = (i64)r * n + j;
+            float v = alpha * acc[r];
+            if (b != 0) v += b[j];
+            if (beta != 0.f) v += beta * ld(y, ty, o);
+            st(y, ty, o, v);
+        }
+}
+
+// h = silu(x·Wgᵀ)·(x·Wuᵀ) for x [m, k], Wg and Wu [n, k], h [m, n]: the gate and up projections and SwiGLU in one pass.
+template <int M, typename TW>
+__device__ __forceinline__ void swigluRows(const void* x, int tx, int m, int k, const TW* wg, const TW* wu, void* h, int th, int n)
+{
+    int lane = threadIdx.x & 31;
+    int j = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (j >= n) return;
+    const TW* rows[2] = { wg + (i64)j * k, wu + (i64)j * k };
+    float acc[2 * M];
+    dotRows<M, 2, TW>(x, tx, m, k, rows, lane, acc);
+#pragma unroll
+    for (int r = 0; r < M; r++)
+        if (r < m && lane == r)
+        {
+            float g = acc[r];
+            st(h, th, (i64)r * n + j, g / (1.f + expf(-g)) * acc[M + r]);
+        }
+}
+
+// Blocks of 256 threads the register cap must let an SM hold: four for one or two rows (≤ 64 registers a thread), so the 448
+// blocks of a 3584-row product (7B's o and down) can all be resident on 132 SMs at once instead of leaving a second wave.
+#define DECODE_BLOCKS(M) ((M) <= 2 ? 4 : 2)
+
+#define LINEAR_ENTRY(NAME, M, TW)                                                                                         \
+    extern "C" __global__ void __launch_bounds__(256, DECODE_BLOCKS(M)) NAME(const void* x, int tx, int m, int k,        \
+        float alpha, float beta, int ty, const TW* w0, const float* b0, void* y0, int n0, const TW* w1, const float* b1,   \
+        void* y1, int n1, const TW* w2, const float* b2, void* y2, int n2)                                                 \
+    {                                                                                                                      \
+        linearRows<M, TW>(x, tx, m, k, alpha, beta, ty, w0, b0, y0, n0, w1, b1, y1, n1, w2, b2, y2, n2);                 \
+    }
+
+#define SWIGLU_ENTRY(NAME, M, TW)                                                                                         \
+    extern "C" __global__ void __launch_bounds__(256, DECODE_BLOCKS(M)) NAME(const void* x, int tx, int m, int k,        \
+        const TW* wg, const TW* wu, void* h, int th, int n)                                                                \
+    {                                                                                                                      \
+        swigluRows<M, TW>(x, tx, m, k, wg, wu, h, th, n);                                                                  \
+    }
+
+LINEAR_ENTRY(linearBF16x1, 1, bf16)
+LINEAR_ENTRY(linearBF16x2, 2, bf16)
+LINEAR_ENTRY(linearBF16x4, 4, bf16)
+LINEAR_ENTRY(linearBF16x8, 8, bf16)
+LINEAR_ENTRY(linearF32x1, 1, float)
+LINEAR_ENTRY(linearF32x2, 2, float)
+LINEAR_ENTRY(linearF32x4, 4, float)
+LINEAR_ENTRY(linearF32x8, 8, float)
+SWIGLU_ENTRY(swigluLinearBF16x1, 1, bf16)
+SWIGLU_ENTRY(swigluLinearBF16x2, 2, bf16)
+SWIGLU_ENTRY(swigluLinearBF16x4, 4, bf16)
+SWIGLU_ENTRY(swigluLinearBF16x8, 8, bf16)
+SWIGLU_ENTRY(swigluLinearF32x1, 1, float)
+SWIGLU_ENTRY(swigluLinearF32x2, 2, float)
+SWIGLU_ENTRY(swigluLinearF32x4, 4, float)
+SWIGLU_ENTRY(swigluLinearF32x8, 8, float)
+
+// (v, i) beats (bv, bi) when it is larger or equally large at a smaller index; a NaN counts as the largest value and
+// bi < 0 means no candidate yet (so each row's first index of its maximum, as TensorPrimitives.IndexOfMax).
+__device__ __forceinline__ bool beats(float v, int i, float bv, int bi)
+{
+    if (bi < 0) return i >= 0;
+    if (i < 0) return false;
+    bool vn = isnan(v), bn = isnan(bv);
+    if (vn || bn) return vn && (!bn || i < bi);
+    return v > bv || (v == bv && i < bi);
+}
+
+// One block per row of x [rows, cols]: out[row] = the index of the row's largest value.
+extern "C" __global__ void argmaxRows(const void* x, int tx, int cols, int* out)
+{
+    __shared__ float values[32];
+    __shared__ int indices[32];
+    i64 base = (i64)blockIdx.x * cols;
+    float best = 0.f;
+    int at = -1;
+    for (int j = threadIdx.x; j < cols; j += blockDim.x)
+    {
+        float v = ld(x, tx, base + j);
+        if (beats(v, j, best, at)) { best = v; at = j; }
+    }
+    for (int o = 16; o > 0; o >>= 1)
+    {
+        float v = __shfl_xor_sync(0xffffffffu, best, o);
+        int i = __shfl_xor_sync(0xffffffffu, at, o);
+        if (beats(v, i, best, at)) { best = v; at = i; }
+    }
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) { values[warp] = best; indices[warp] = at; }
+    __syncthreads();
+    if (warp != 0) return;
+    int warps = (blockDim.x + 31) >> 5;
+    best = lane < warps ? values[lane] : 0.f;
+    at = lane < warps ? indices[lane] : -1;
+    for (int o = 16; o > 0; o >>= 1)
+    {
+        float v = __shfl_xor_sync(0xffffffffu, best, o);
+        int i = __shfl_xor_sync(0xffffffffu, at, o);
+        if (beats(v, i, best, at)) { best = v; at = i; }
+    }
+    if (lane == 0) out[blockIdx.x] = at;
+}
+
+__device__ float blockMax(float v, float* scratch)
+{
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    v = warpMax(v);
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    int warps = (blockDim.x + 31) >> 5;
+    v = lane < warps ? scratch[lane] : NEG_INF;
+    return warpMax(v);
+}
+
+#define DECODE_KEYS 2048
+#define DECODE_VALUE_UNROLL 8
+
+// Attention of a few query rows (decoding) against their key spans, one block of 1024 threads per (row, head), for head
+// dimensions that are multiples of 8 up to 128: a thread per key computes its score with 16-byte loads, then groups
+// of headDim threads (one per dimension) sum the values of every groups-th key; keys go in chunks of DECODE_KEYS with
+// the online-softmax rescaling between chunks. The same result as attentionForward without the log-sum-exp.
+extern "C" __global__ void __launch_bounds__(1024) attentionDecode(const void* q, const void* k, const void* v, int t,
+    const int* keyStart, const int* keyEnd, int heads, int kvHeads, int headDim, float scale, void* out)
+{
+    __shared__ float qs[128];
+    __shared__ float p[DECODE_KEYS];
+    __shared__ float partial[1024];
+    __shared__ float scratch[32];
+    int row = blockIdx.x, h = blockIdx.y, kvh = h / (heads / kvHeads);
+    int qWidth = heads * headDim, kvWidth = kvHeads * headDim;
+    for (int d = threadIdx.x; d < headDim; d += blockDim.x) qs[d] = ld(q, t, (i64)row * qWidth + h * headDim + d);
+    __syncthreads();
+    int start = keyStart[row], end = keyEnd[row];
+    int groups = blockDim.x / headDim, g = threadIdx.x / headDim, d = threadIdx.x - g * headDim;
+    i64 column = (i64)kvh * headDim;
+    float m = NEG_INF, l = 0.f, acc = 0.f;
+    for (int c0 = start; c0 < end; c0 += DECODE_KEYS)
+    {
+        int n = min(DECODE_KEYS, end - c0);
+        float localMax = NEG_INF;
+        for (int j = threadIdx.x; j < n; j += blockDim.x)
+        {
+            i64 base = (i64)(c0 + j) * kvWidth + column;
+            float s = 0.f;
+            if (t)
+            {
+                // Four 16-byte loads in flight at a time (a block of 1024 threads has 64 registers a thread).
+                const uint4* kr = (const uint4*)((const bf16*)k + base);
+                for (int b = 0; b < headDim / 8; b += 4)
+                {
+                    uint4 u[4];
+#pragma unroll
+                    for (int c = 0; c < 4; c++) if (b + c < headDim / 8) u[c] = kr[b + c];
+#pragma unroll
+                    for (int c = 0; c < 4; c++)
+                        if (b + c < headDim / 8)
+                        {
+                            float f[8];
+                            unpack<bf16>(u[c], f);
+#pragma unroll
+                            for (int e = 0; e < 8; e++) s = fmaf(f[e], qs[8 * (b + c) + e], s);
+                        }
+                }
+            }
+            else
+            {
+                const float4* kr = (const float4*)((const float*)k + base);
+                for (int b = 0; b < headDim / 4; b += 4)
+                {
+                    float4 u[4];
+#pragma unroll
+                    for (int c = 0; c < 4; c++) if (b + c < headDim / 4) u[c] = kr[b + c];
+#pragma unroll
+                    for (int c = 0; c < 4; c++)
+                        if (b + c < headDim / 4)
+                        {
+                            const float* qc = qs + 4 * (b + c);
+                            s = fmaf(u[c].x, qc[0], fmaf(u[c].y, qc[1], fmaf(u[c].z, qc[2], fmaf(u[c].w, qc[3], s))));
+                        }
+                }
+            }
+            s *= scale;
+            p[j] = s;
+            localMax = fmaxf(localMax, s);
+        }
+        float mNew = fmaxf(m, blockMax(localMax, scratch));
+        float localSum = 0.f;
+        for (int j = threadIdx.x; j < n; j += blockDim.x)
+        {
+            float e = expf(p[j] - mNew);
+            p[j] = e;
+            localSum += e;
+        }
+        float correction = expf(m - mNew);
+        l = l * correction + blockSum(localSum, scratch);   // its barriers also publish p
+        acc *= correction;
+        m = mNew;
+        if (g < groups)
+        {
+            const i64 stride = (i64)groups * kvWidth;
+            i64 at = (i64)(c0 + g) * kvWidth + column + d;
+            int j = g;
+            for (; j + (DECODE_VALUE_UNROLL - 1) * groups < n; j += DECODE_VALUE_UNROLL * groups)
+            {
+                float vv[DECODE_VALUE_UNROLL];
+#pragma unroll
+                for (int u = 0; u < DECODE_VALUE_UNROLL; u++) vv[u] = ld(v, t, at + u * stride);
+#pragma unroll
+                for (int u = 0; u < DECODE_VALUE_UNROLL; u++) acc = fmaf(p[j + u * groups], vv[u], acc);
+                at += DECODE_VALUE_UNROLL * stride;
+            }
+            for (; j < n; j += groups, at += stride) acc = fmaf(p[j], ld(v, t, at), acc);
+        }
+        __syncthreads();                                      // p is rewritten by the next chunk
+    }
+    partial[threadIdx.x] = acc;
+    __syncthreads();
+    if (threadIdx.x < headDim)
+    {
+        float s = 0.f;
+        for (int i = 0; i < groups; i++) s += partial[i * headDim + threadIdx.x];
+        st(out, t, (i64)row * qWidth + h * headDim + threadIdx.x, s / l);
+    }
+}
+
+// elementwise.cu's rope (forward) on the queries and keys of the same rows in one launch: pairs [0, rows·qWidth/2) are
+// the queries', the rest the keys'.
+extern "C" __global__ void ropeQueryKey(void* q, void* k, int t, const int* positions, const float* invFreq, int rows, int qWidth,
+                                        int kWidth, int headDim, float scaling)
+{
+    int half = headDim / 2;
+    i64 qPairs = (i64)rows * (qWidth / 2), pairs = qPairs + (i64)rows * (kWidth / 2);
+    GRID_STRIDE(i, pairs)
+    {
+        bool query = i < qPairs;
+        void* x = query ? q : k;
+        int width = query ? qWidth : kWidth;
+        i64 pair = query ? i : i - qPairs;
+        int row = (int)(pair / (width / 2));
+        int rest = (int)(pair - (i64)row * (width / 2));
+        int head = rest / half, j = rest - head * half;
+        float angle = (float)positions[row] * invFreq[j];
+        float c = (float)cos((double)angle) * scaling;
+        float s = (float)sin((double)angle) * scaling;
+        i64 base = (i64)row * width + head * headDim;
+        float a = ld(x, t, base + j), b = ld(x, t, base + j + half);
+        st(x, t, base + j, a * c - b * s);
+        st(x, t, base + j + half, b * c + a * s);
+    }
+}

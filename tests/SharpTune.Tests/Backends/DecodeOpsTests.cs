@@ -1,0 +1,217 @@
+using SharpTune.Backends.Cpu;
+using SharpTune.Inference;
+using SharpTune.Models;
+using SharpTune.Tensors;
+using SharpTune.Tokenization;
+using SharpTune.Training;
+
+namespace SharpTune.Tests.Backends;
+
+/// <summary>
+/// The fused inference ops (linear with bias and residual, grouped linears, SwiGLU-linear, argmax) on the CPU against
+/// float64 references written from their definitions, and the decoding path built on them against the training forward.
+/// </summary>
+public class DecodeOpsTests
+{
+    static readonly CpuBackend Be = CpuBackend.Instance;
+
+    static float[] Random(int count, ulong seed)
+    {
+        var r = new Xoshiro256(seed);
+        var values = new float[count];
+        for (int i = 0; i < count; i++) values[i] = (float)(r.NextDouble() * 2 - 1);
+        return values;
+    }
+
+    static float[] Host(Tensor t)
+    {
+        var values = new float[t.Count];
+        Be.ToHost(t, values);
+        return values;
+    }
+
+    /// <summary>x·Wᵀ in float64 for x [m, k] and W [n, k] given as host values.</summary>
+    static double[] Product(float[] x, float[] w, int m, int n, int k)
+    {
+        var y = new double[m * n];
+        for (int r = 0; r < m; r++)
+        for (int j = 0; j < n; j++)
+        {
+            double s = 0;
+            for (int i = 0; i < k; i++) s += (double)x[r * k + i] * w[j * k + i];
+            y[r * n + j] = s;
+        }
+        return y;
+    }
+
+    static void AssertClose(double[] expected, float[] got, double tolerance)
+    {
+        Assert.Equal(expected.Length, got.Length);
+        for (int i = 0; i < got.Length; i++)
+            Assert.True(Math.Abs(got[i] - expected[i]) <= tolerance * (1 + Math.Abs(expected[i])), $"element {i}: {got[i]} vs {expected[i]}");
+    }
+
+    [Theory]
+    [InlineData(DType.F32)]
+    [InlineData(DType.BF16)]
+    public void LinearAddsBiasAndResidual(DType weightType)
+    {
+        const int m = 3, n = 20, k = 24;
+        float[] xv = Random(m * k, 1), yv = Random(m * n, 3), bv = Random(n, 4);
+        using var x = Be.FromHost(xv, DType.F32, m, k);
+        using var w = Be.FromHost(Random(n * k, 2), weightType, n, k);
+        using var bias = Be.FromHost(bv, DType.F32, n);
+        using var y = Be.FromHost(yv, DType.F32, m, n);
+        ((IBackend)Be).Linear(x, w, bias, y, beta: 1f);
+        var expected = Product(xv, Host(w), m, n, k);
+        for (int i = 0; i < expected.Length; i++) expected[i] += bv[i % n] + yv[i];
+        AssertClose(expected, Host(y), 1e-5);
+    }
+
+    [Fact]
+    public void GroupedLinearsMatchEachLayer()
+    {
+        const int m = 2, k = 16;
+        int[] widths = [16, 8, 8];
+        float[] xv = Random(m * k, 10);
+        using var x = Be.FromHost(xv, DType.F32, m, k);
+        var weights = widths.Select((n, i) => Be.FromHost(Random(n * k, 20 + (ulong)i), DType.BF16, n, k)).ToArray();
+        var biases = widths.Select((n, i) => Be.FromHost(Random(n, 30 + (ulong)i), DType.F32, n)).ToArray();
+        var outputs = widths.Select(n => Be.Allocate(DType.F32, m, n)).ToArray();
+        ((IBackend)Be).Linear(x, [.. widths.Select((_, i) => new LinearOutput(weights[i], i == 1 ? null : biases[i], outputs[i]))]);
+        for (int i = 0; i < widths.Length; i++)
+        {
+            var expected = Product(xv, Host(weights[i]), m, widths[i], k);
+            var b = Host(biases[i]);
+            if (i != 1) for (int e = 0; e < expected.Length; e++) expected[e] += b[e % widths[i]];
+            AssertClose(expected, Host(outputs[i]), 1e-5);
+        }
+        foreach (var t in weights.Concat(biases).Concat(outputs)) t.Dispose();
+    }
+
+    [Fact]
+    public void SwiGluLinearIsSiluOfGateTimesUp()
+    {
+        const int m = 4, n = 12, k = 32;
+        float[] xv = Random(m * k, 40);
+        using var x = Be.FromHost(xv, DType.F32, m, k);
+        using var gate = Be.FromHost(Random(n * k, 41), DType.BF16, n, k);
+        using var up = Be.FromHost(Random(n * k, 42), DType.BF16, n, k);
+        using var h = Be.Allocate(DType.F32, m, n);
+        ((IBackend)Be).SwiGluLinear(x, gate, up, h);
+        var g = Product(xv, Host(gate), m, n, k);
+        var u = Product(xv, Host(up), m, n, k);
+        AssertClose([.. g.Select((v, i) => v / (1 + Math.Exp(-v)) * u[i])], Host(h), 1e-5);
+    }
+
+    [Fact]
+    public void ArgMaxIsTheFirstIndexOfEachRowsMaximum()
+    {
+        float nan = float.NaN, inf = float.PositiveInfinity;
+        float[] values = [1, 5, 5, 2, /**/ -3, -1, -2, -1, /**/ 0, nan, 9, nan, /**/ -inf, -inf, -inf, -inf];
+        using var x = Be.FromHost(values, DType.F32, 4, 4);
+        var indices = new int[4];
+        Be.ArgMax(x, indices);
+        Assert.Equal([1, 1, 1, 0], indices);
+    }
+
+    [Fact]
+    public void RopeQueryKeyRotatesBothHalvesOfEveryHead()
+    {
+        const int headDim = 8, rows = 2;
+        int[] widths = [3 * headDim, headDim];
+        int[] positions = [5, 300];
+        float[] invFreq = [1f, 0.1f, 0.01f, 0.001f];
+        const double scaling = 1.5;
+        var values = widths.Select((w, i) => Random(rows * w, 60 + (ulong)i)).ToArray();
+        using var q = Be.FromHost(values[0], DType.F32, rows, widths[0]);
+        using var k = Be.FromHost(values[1], DType.F32, rows, widths[1]);
+        using var pos = Be.FromHost(positions, rows);
+        using var inv = Be.FromHost(invFreq, DType.F32, headDim / 2);
+        ((IBackend)Be).RopeQueryKey(q, k, pos, inv, headDim, (float)scaling);
+        foreach (var (tensor, x, width) in new[] { (q, values[0], widths[0]), (k, values[1], widths[1]) })
+        {
+            var expected = new double[x.Length];
+            for (int r = 0; r < rows; r++)
+            for (int h = 0; h < width / headDim; h++)
+            for (int j = 0; j < headDim / 2; j++)
+            {
+                double angle = (double)(float)(positions[r] * invFreq[j]), c = Math.Cos(angle) * scaling, s = Math.Sin(angle) * scaling;
+                int at = r * width + h * headDim + j;
+                double a = x[at], b = x[at + headDim / 2];
+                expected[at] = a * c - b * s;
+                expected[at + headDim / 2] = b * c + a * s;
+            }
+            AssertClose(expected, Host(tensor), 1e-5);
+        }
+    }
+
+    [Fact]
+    public void AttentionDecodeIsSoftmaxAttentionOverEachRowsSpan()
+    {
+        const int heads = 4, kvHeads = 2, headDim = 8, keys = 30;
+        var spans = new AttentionSpans([0, 5], [29, 30]);
+        float[] qv = Random(2 * heads * headDim, 50), kv = Random(keys * kvHeads * headDim, 51), vv = Random(keys * kvHeads * headDim, 52);
+        using var q = Be.FromHost(qv, DType.F32, 2, heads * headDim);
+        using var k = Be.FromHost(kv, DType.F32, keys, kvHeads * headDim);
+        using var v = Be.FromHost(vv, DType.F32, keys, kvHeads * headDim);
+        using var output = Be.Allocate(DType.F32, 2, heads * headDim);
+        double scale = 1 / Math.Sqrt(headDim);
+        ((IBackend)Be).AttentionDecode(q, k, v, spans, headDim, (float)scale, output);
+        var expected = new double[output.Count];
+        for (int r = 0; r < 2; r++)
+        for (int h = 0; h < heads; h++)
+        {
+            int kvh = h / (heads / kvHeads);
+            var keyRange = Enumerable.Range(spans.KeyStart[r], spans.KeyEnd[r] - spans.KeyStart[r]).ToArray();
+            var scores = keyRange.Select(j => scale * Enumerable.Range(0, headDim)
+                .Sum(d => (double)qv[(r * heads + h) * headDim + d] * kv[(j * kvHeads + kvh) * headDim + d])).ToArray();
+            double max = scores.Max(), sum = scores.Sum(s => Math.Exp(s - max));
+            for (int d = 0; d < headDim; d++)
+                expected[(r * heads + h) * headDim + d] = keyRange.Select((j, i) => Math.Exp(scores[i] - max) / sum * vv[(j * kvHeads + kvh) * headDim + d]).Sum();
+        }
+        AssertClose(expected, Host(output), 1e-5);
+    }
+
+    /// <summary>
+    /// Token-by-token decoding through the KV cache (fused ops, keys written into the cache) gives the logits of the
+    /// training forward: its cross-entropy over a sequence equals <see cref="CausalLmStep.Evaluate"/>'s loss.
+    /// </summary>
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("qwen2")]
+    [InlineData("qwen3")]
+    public void DecodingMatchesTheTrainingForward(string modelType)
+    {
+        using var model = TransformerModel.Load(TinyModel.Create(modelType), Be);
+        int[] ids = [1, 7, 3, 22, 9, 31, 4, 15, 2, 38];
+        double lossSum = 0;
+        using (var cache = model.NewCache(ids.Length))
+            for (int t = 0; t + 1 < ids.Length; t++)
+            {
+                using var logits = model.Forward(ids.AsSpan(t, 1), cache);
+                var row = Host(logits);
+                double max = row.Max(), logZ = max + Math.Log(row.Sum(v => Math.Exp(v - max)));
+                lossSum += logZ - row[ids[t + 1]];
+            }
+        var stats = new CausalLmStep(model, gradientCheckpointing: false).Evaluate(TrainingBatch.FromRows([ids], [ids]));
+        double decoded = lossSum / (ids.Length - 1);
+        Assert.True(Math.Abs(decoded - stats.MeanLoss) < 1e-5 * stats.MeanLoss, $"decoded loss {decoded} vs evaluated {stats.MeanLoss}");
+    }
+
+    [Fact]
+    public void GreedyGenerationPicksTheSameTokensFromTheArgMaxAsFromTheLogits()
+    {
+        using var model = TransformerModel.Load(TestData.BundledModel, Be);
+        var generator = new Generator(model, Tokenizer.FromModelDirectory(TestData.BundledModel));
+        var argMax = new SamplingOptions { Temperature = 0f, MaxNewTokens = 40 };
+        var viaLogits = argMax with { Logprobs = true };
+        Assert.True(argMax.IsArgMax);
+        Assert.False(viaLogits.IsArgMax);
+        var a = generator.Generate([1], argMax);
+        var b = generator.Generate([1], viaLogits);
+        Assert.Equal(40, a.TokenIds.Count);
+        Assert.Equal(b.TokenIds, a.TokenIds);
+        Assert.Equal(b.Text, a.Text);
+    }
+}
