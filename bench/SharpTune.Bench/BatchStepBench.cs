@@ -14,7 +14,12 @@ public static class BatchStepBench
     {
         int[] counts = args.Length > 0 ? args.Select(int.Parse).ToArray() : [1, 16];
         using var plain = TransformerModel.Load(RandomCheckpoint.Cached(), CpuBackend.Instance);
-        foreach (int n in counts) Console.WriteLine($"{n,2} sequences: {Step(plain, n, 5) * 1000,7:F1} ms/step");
+        foreach (bool packed in new[] { false, true })
+        {
+            if (packed) plain.PackForFewRows();
+            foreach (int n in counts)
+                Console.WriteLine($"{n,2} sequences, {(packed ? "packed weights" : "weights as stored")}: {Step(plain, n, 5) * 1000,7:F1} ms/step");
+        }
         var timed = new TimedBackend(CpuBackend.Instance);
         using var profiled = TransformerModel.Load(RandomCheckpoint.Cached(), timed);
         Step(profiled, counts[^1], 1);

@@ -8,7 +8,6 @@ public static class Program
         {
             case "gemm": GemmBench.Run(); return 0;
             case "matvec": MatVecBench.Run(); return 0;
-            case "smallbatch": SmallBatchBench.Run(args[1..]); return 0;
             case "batch-step": return BatchStepBench.Run(args[1..]);
             case "bandwidth":
                 Console.WriteLine($"threads {ParallelRunner.Default.ThreadCount}, streaming read bandwidth {MemoryBandwidth.MeasureReadGBps():F1} GB/s");

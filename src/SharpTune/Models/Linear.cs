@@ -22,6 +22,9 @@ public sealed class Linear : IDisposable
     public int InFeatures => Weight.RowLength;
     public int OutFeatures => Weight.Rows;
     public List<LoraBranch> Adapters { get; } = [];
+    /// <summary>The weight in the backend's layout for products with a few rows (batched decoding), when the model was
+    /// prepared with <see cref="TransformerModel.PackForFewRows"/>.</summary>
+    public Tensor? PackedWeight { get; private set; }
 
     /// <summary>The short module name PEFT's target_modules match (<c>q_proj</c>, <c>down_proj</c>...).</summary>
     public string ShortName => Name[(Name.LastIndexOf('.') + 1)..];
@@ -89,7 +92,8 @@ public sealed class Linear : IDisposable
     /// </summary>
     public void ForwardRows(IBackend backend, Tensor x, Tensor y, IReadOnlyList<AdapterRows> groups)
     {
-        backend.MatMul(x, false, Weight, true, y);
+        if (PackedWeight != null) backend.MatMulPacked(x, Weight, PackedWeight, y);
+        else backend.MatMul(x, false, Weight, true, y);
         if (Bias != null) backend.AddBias(y, Bias);
         foreach (var group in groups)
         {
@@ -170,8 +174,22 @@ public sealed class Linear : IDisposable
         }
     }
 
+    /// <summary>Makes <see cref="PackedWeight"/> from the current weight (call again after the weight changes).</summary>
+    public void PackForFewRows(IBackend backend)
+    {
+        DropPackedWeight();
+        PackedWeight = backend.PackForFewRows(Weight);
+    }
+
+    public void DropPackedWeight()
+    {
+        PackedWeight?.Dispose();
+        PackedWeight = null;
+    }
+
     public void Dispose()
     {
+        DropPackedWeight();
         Weight.Dispose();
         Bias?.Dispose();
         foreach (var a in Adapters) a.Dispose();

@@ -172,12 +172,23 @@ public sealed class TransformerModel : IDisposable
         return _scratch;
     }
 
+    /// <summary>
+    /// Keeps a copy of every matrix in the backend's layout for products with a few rows (the batched decoding of a
+    /// server), where the backend has one: it doubles the memory the weights take.
+    /// </summary>
+    public void PackForFewRows()
+    {
+        foreach (var linear in DecoderLinears) linear.PackForFewRows(Backend);
+        LmHead.PackForFewRows(Backend);
+    }
+
     public void Dispose()
     {
         _scratch?.Dispose();
         Rope.Dispose();
         foreach (var l in Layers) l.Dispose();
         if (!TiedEmbeddings) LmHead.Dispose();
+        else LmHead.DropPackedWeight();
         Embedding.Dispose();
         FinalNorm.Dispose();
         foreach (var r in _resources) r.Dispose();

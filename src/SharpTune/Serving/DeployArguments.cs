@@ -24,6 +24,9 @@ public sealed class DeployArguments : GenerationArguments
     [Arg("max_model_len", Help = "longest prompt + answer in tokens (default: --max_length, else the model's context)")]
     public int? MaxModelLen { get; set; }
 
+    [Arg("pack_weights", Help = "CPU: keep a second copy of the weights laid out for batched decoding (faster with several streams, twice the weight memory)")]
+    public bool PackWeights { get; set; } = true;
+
     [Arg("kv_cache_budget", Help = "memory for the KV cache, e.g. 512MB or 2GB")]
     public string KvCacheBudget { get; set; } = "1GB";
 

@@ -57,6 +57,7 @@ public sealed class DeployServer : IAsyncDisposable
         var engine = InferenceEngine.Load(args, backend);
         try
         {
+            if (args.PackWeights) engine.Model.PackForFewRows();
             var shape = engine.Model.Shape;
             int maxModelLen = engine.MaxLength;
             long positions = Math.Min(budget / PagedKvCache.BytesPerPosition(shape, backend.ActivationType), (long)args.MaxNumSeqs * maxModelLen);

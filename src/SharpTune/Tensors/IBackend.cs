@@ -116,6 +116,15 @@ public interface IBackend : IDisposable
     void AttentionDecode(Tensor q, Tensor k, Tensor v, AttentionSpans spans, int headDim, float scale, Tensor output) =>
         Attention(q, k, v, spans, headDim, scale, output, null);
 
+    /// <summary>
+    /// The weight [out, in] rearranged for products with a few rows at a time (batched decoding), or null where this backend
+    /// has no such layout. The caller keeps it beside the weight and passes both to <see cref="MatMulPacked"/>.
+    /// </summary>
+    Tensor? PackForFewRows(Tensor weight) => null;
+
+    /// <summary>y = x·Wᵀ, from <paramref name="packed"/> (made by <see cref="PackForFewRows"/>) where the row count suits it.</summary>
+    void MatMulPacked(Tensor x, Tensor weight, Tensor packed, Tensor y) => MatMul(x, false, weight, true, y);
+
     /// <summary>indices[r] = the first index of the largest value of row r of x [rows, cols] (a NaN counts as largest), on the host.</summary>
     void ArgMax(Tensor x, Span<int> indices);
 

@@ -19,4 +19,29 @@ public sealed unsafe partial class CpuBackend
                 throw new NotSupportedException($"matmul with {b.DType} weights (F16 weights are widened at load)");
         }
     }
+
+    /// <summary>W in <see cref="CpuPanelBatch"/>'s panel layout (a copy as large as W), or null for other dtypes.</summary>
+    public Tensor? PackForFewRows(Tensor weight)
+    {
+        if (weight.DType is not (DType.F32 or DType.BF16) || weight.Rank != 2) return null;
+        int n = weight.Rows, k = weight.RowLength;
+        var packed = Allocate(weight.DType, (n + GemmKernel.NR - 1) / GemmKernel.NR, GemmKernel.NR * k);
+        if (weight.DType == DType.F32) CpuPanelBatch.Pack(n, k, weight.F32, k, packed.F32, ParallelRunner.Default);
+        else CpuPanelBatch.Pack(n, k, (ushort*)weight.Address, k, (ushort*)packed.Address, ParallelRunner.Default);
+        return packed;
+    }
+
+    public void MatMulPacked(Tensor x, Tensor weight, Tensor packed, Tensor y)
+    {
+        var (m, n, k) = MatMulShape.Of(x, false, weight, true, y);
+        if (m < CpuPanelBatch.MinRows || m > CpuPanelBatch.MaxRows || packed.DType != weight.DType)
+        {
+            MatMul(x, false, weight, true, y);
+            return;
+        }
+        if (weight.DType == DType.F32)
+            CpuPanelBatch.RowsTimesPanels<float, F32Loader>(m, n, k, x.F32, x.RowLength, packed.F32, y.F32, y.RowLength, ParallelRunner.Default);
+        else
+            CpuPanelBatch.RowsTimesPanels<ushort, BF16Loader>(m, n, k, x.F32, x.RowLength, (ushort*)packed.Address, y.F32, y.RowLength, ParallelRunner.Default);
+    }
 }
