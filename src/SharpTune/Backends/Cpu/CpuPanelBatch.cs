@@ -1,7 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using static SharpTune.Backends.Cpu.GemmKernel;
 
 namespace SharpTune.Backends.Cpu;
@@ -94,89 +92,19 @@ internal static unsafe class CpuPanelBatch
                     bool short4 = rows <= 4 && Vectorized;
                     if (cols == Panel && rows == (short4 ? 4 : Block))
                     {
-                        if (short4) Tile4<T, TLoader>(K, x, w, y, Ldy);
-                        else Tile(K, x, w, y, Ldy);
+                        if (short4) Tile4x16<T, TLoader>(K, x, w, y, Ldy, 1f, 0f);
+                        else Tile<T, TLoader>(K, x, w, y, Ldy, 1f, 0f);
                     }
                     else
                     {
-                        if (short4) Tile4<T, TLoader>(K, x, w, tile, Panel);
-                        else Tile(K, x, w, tile, Panel);
+                        if (short4) Tile4x16<T, TLoader>(K, x, w, tile, Panel, 1f, 0f);
+                        else Tile<T, TLoader>(K, x, w, tile, Panel, 1f, 0f);
                         for (int r = 0; r < rows; r++)
                         for (int c = 0; c < cols; c++) y[(long)r * Ldy + c] = tile[r * Panel + c];
                     }
                 }
             }
         }
-
-        /// <summary>A 6x16 tile of y = x·Wᵀ over all of k: x block [k][6], panel [k][16].</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        static void Tile(int k, float* x, T* w, float* y, int ldy)
-        {
-            if (!Vectorized)
-            {
-                for (int r = 0; r < Block; r++)
-                for (int c = 0; c < Panel; c++)
-                {
-                    float sum = 0;
-                    for (int p = 0; p < k; p++) sum += x[p * Block + r] * TLoader.Scalar(w + (long)p * Panel + c);
-                    y[(long)r * ldy + c] = sum;
-                }
-                return;
-            }
-            Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-            Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-            for (int p = 0; p < k; p++)
-            {
-                var b0 = TLoader.Load8(w);
-                var b1 = TLoader.Load8(w + 8);
-                var av = Avx.BroadcastScalarToVector256(x);
-                c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
-                av = Avx.BroadcastScalarToVector256(x + 1);
-                c10 = Fma.MultiplyAdd(av, b0, c10); c11 = Fma.MultiplyAdd(av, b1, c11);
-                av = Avx.BroadcastScalarToVector256(x + 2);
-                c20 = Fma.MultiplyAdd(av, b0, c20); c21 = Fma.MultiplyAdd(av, b1, c21);
-                av = Avx.BroadcastScalarToVector256(x + 3);
-                c30 = Fma.MultiplyAdd(av, b0, c30); c31 = Fma.MultiplyAdd(av, b1, c31);
-                av = Avx.BroadcastScalarToVector256(x + 4);
-                c40 = Fma.MultiplyAdd(av, b0, c40); c41 = Fma.MultiplyAdd(av, b1, c41);
-                av = Avx.BroadcastScalarToVector256(x + 5);
-                c50 = Fma.MultiplyAdd(av, b0, c50); c51 = Fma.MultiplyAdd(av, b1, c51);
-                x += Block;
-                w += Panel;
-            }
-            Avx.Store(y, c00); Avx.Store(y + 8, c01);
-            Avx.Store(y + ldy, c10); Avx.Store(y + ldy + 8, c11);
-            Avx.Store(y + 2 * ldy, c20); Avx.Store(y + 2 * ldy + 8, c21);
-            Avx.Store(y + 3 * ldy, c30); Avx.Store(y + 3 * ldy + 8, c31);
-            Avx.Store(y + 4 * ldy, c40); Avx.Store(y + 4 * ldy + 8, c41);
-            Avx.Store(y + 5 * ldy, c50); Avx.Store(y + 5 * ldy + 8, c51);
-        }
-    }
-
-    /// <summary>The first 4 rows of <see cref="Job{T, TLoader}.Tile"/>'s block, with the same arithmetic (vectorized only).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Tile4<T, TLoader>(int k, float* x, T* w, float* y, int ldy) where T : unmanaged where TLoader : struct, IElementLoader<T>
-    {
-        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
-        for (int p = 0; p < k; p++)
-        {
-            var b0 = TLoader.Load8(w);
-            var b1 = TLoader.Load8(w + 8);
-            var av = Avx.BroadcastScalarToVector256(x);
-            c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
-            av = Avx.BroadcastScalarToVector256(x + 1);
-            c10 = Fma.MultiplyAdd(av, b0, c10); c11 = Fma.MultiplyAdd(av, b1, c11);
-            av = Avx.BroadcastScalarToVector256(x + 2);
-            c20 = Fma.MultiplyAdd(av, b0, c20); c21 = Fma.MultiplyAdd(av, b1, c21);
-            av = Avx.BroadcastScalarToVector256(x + 3);
-            c30 = Fma.MultiplyAdd(av, b0, c30); c31 = Fma.MultiplyAdd(av, b1, c31);
-            x += Block;
-            w += Panel;
-        }
-        Avx.Store(y, c00); Avx.Store(y + 8, c01);
-        Avx.Store(y + ldy, c10); Avx.Store(y + ldy + 8, c11);
-        Avx.Store(y + 2 * ldy, c20); Avx.Store(y + 2 * ldy + 8, c21);
-        Avx.Store(y + 3 * ldy, c30); Avx.Store(y + 3 * ldy + 8, c31);
     }
 
     /// <summary>The calling thread's buffer for packed x, grown as needed and kept for the thread's life.</summary>

@@ -28,10 +28,16 @@ internal static unsafe class GemmKernel
     }
 
     /// <summary>Computes a full 6x16 tile into <paramref name="c"/> (row stride <paramref name="ldc"/>).</summary>
-    public static void Tile(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
+    public static void Tile(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta) =>
+        Tile<float, F32Loader>(kc, a, b, c, ldc, alpha, beta);
+
+    /// <summary>The 6x16 tile with a B panel stored as <typeparamref name="T"/> (the panel-packed weights of
+    /// <see cref="CpuPanelBatch"/>), widened as it is read.</summary>
+    public static void Tile<T, TLoader>(int kc, float* a, T* b, float* c, int ldc, float alpha, float beta)
+        where T : unmanaged where TLoader : struct, IElementLoader<T>
     {
-        if (Vectorized) Tile6x16Fma(kc, a, b, c, ldc, alpha, beta);
-        else TileScalar(kc, a, b, c, ldc, alpha, beta);
+        if (Vectorized) Tile6x16Fma<T, TLoader>(kc, a, b, c, ldc, alpha, beta);
+        else TileScalar<T, TLoader>(kc, a, b, c, ldc, alpha, beta);
     }
 
     /// <summary>A tile cut by the matrix edge: compute the full tile into scratch, then update only the valid part,
@@ -49,14 +55,15 @@ internal static unsafe class GemmKernel
 
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Tile6x16Fma(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
+    static void Tile6x16Fma<T, TLoader>(int kc, float* a, T* b, float* c, int ldc, float alpha, float beta)
+        where T : unmanaged where TLoader : struct, IElementLoader<T>
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
         for (int p = 0; p < kc; p++)
         {
-            var b0 = Avx.LoadAlignedVector256(b);
-            var b1 = Avx.LoadAlignedVector256(b + 8);
+            var b0 = TLoader.Load8(b);
+            var b1 = TLoader.Load8(b + 8);
             var av = Avx.BroadcastScalarToVector256(a);
             c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
             av = Avx.BroadcastScalarToVector256(a + 1);
@@ -80,6 +87,35 @@ internal static unsafe class GemmKernel
         StoreRow(c + 5 * ldc, c50, c51, alpha, beta);
     }
 
+    /// <summary>The first 4 rows of <see cref="Tile{T, TLoader}"/> (a last short block of rows), with the same
+    /// arithmetic per element; AVX2+FMA only.</summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Tile4x16<T, TLoader>(int kc, float* a, T* b, float* c, int ldc, float alpha, float beta)
+        where T : unmanaged where TLoader : struct, IElementLoader<T>
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = TLoader.Load8(b);
+            var b1 = TLoader.Load8(b + 8);
+            var av = Avx.BroadcastScalarToVector256(a);
+            c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
+            av = Avx.BroadcastScalarToVector256(a + 1);
+            c10 = Fma.MultiplyAdd(av, b0, c10); c11 = Fma.MultiplyAdd(av, b1, c11);
+            av = Avx.BroadcastScalarToVector256(a + 2);
+            c20 = Fma.MultiplyAdd(av, b0, c20); c21 = Fma.MultiplyAdd(av, b1, c21);
+            av = Avx.BroadcastScalarToVector256(a + 3);
+            c30 = Fma.MultiplyAdd(av, b0, c30); c31 = Fma.MultiplyAdd(av, b1, c31);
+            a += MR;
+            b += NR;
+        }
+        StoreRow(c, c00, c01, alpha, beta);
+        StoreRow(c + ldc, c10, c11, alpha, beta);
+        StoreRow(c + 2 * ldc, c20, c21, alpha, beta);
+        StoreRow(c + 3 * ldc, c30, c31, alpha, beta);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void StoreRow(float* c, Vector256<float> lo, Vector256<float> hi, float alpha, float beta)
     {
@@ -99,7 +135,8 @@ internal static unsafe class GemmKernel
 
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void TileScalar(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
+    static void TileScalar<T, TLoader>(int kc, float* a, T* b, float* c, int ldc, float alpha, float beta)
+        where T : unmanaged where TLoader : struct, IElementLoader<T>
     {
         float* acc = stackalloc float[MR * NR];
         new Span<float>(acc, MR * NR).Clear();
@@ -107,7 +144,7 @@ internal static unsafe class GemmKernel
         for (int r = 0; r < MR; r++)
         {
             float ar = a[r];
-            for (int j = 0; j < NR; j++) acc[r * NR + j] += ar * b[j];
+            for (int j = 0; j < NR; j++) acc[r * NR + j] += ar * TLoader.Scalar(b + j);
         }
         for (int r = 0; r < MR; r++)
         for (int j = 0; j < NR; j++)
