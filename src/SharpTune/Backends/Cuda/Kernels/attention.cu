@@ -23,6 +23,25 @@ __device__ void loadTile(float* dst, int stride, const void* src, int t, int fir
 
 __device__ __forceinline__ float dot4(float4 a, float4 b) { return a.x * b.x + a.y * b.y + a.z * b.z + a.w * b.w; }
 
+// acc[i][e] += Σ_j weights[i] of lane j · tile[j][lane + 32e] over a 32-row tile: the P·V, dS·K, dSᵀ·Q and Pᵀ·dO
+// accumulations of a warp's PER_WARP rows (lane j holds the weight of tile row j).
+__device__ __forceinline__ void accumulateTile(float (&acc)[PER_WARP][MAX_PER_LANE], const float (&weights)[PER_WARP],
+                                               const float* tile, int stride, int lane, int headDim)
+{
+    for (int j = 0; j < TILE; j++)
+    {
+        float wj[PER_WARP];
+        for (int i = 0; i < PER_WARP; i++) wj[i] = __shfl_sync(0xffffffffu, weights[i], j);
+        for (int e = 0; e < MAX_PER_LANE; e++)
+        {
+            int d = lane + 32 * e;
+            if (d >= headDim) break;
+            float x = tile[j * stride + d];
+            for (int i = 0; i < PER_WARP; i++) acc[i][e] += wj[i] * x;
+        }
+    }
+}
+
 extern "C" __global__ void attentionForward(const void* q, const void* k, const void* v, int t, const int* keyStart, const int* keyEnd,
                                             int rows, int keyRows, int heads, int kvHeads, int headDim, float scale, void* out, float* lse)
 {
@@ -85,18 +104,7 @@ extern "C" __global__ void attentionForward(const void* q, const void* k, const 
             for (int e = 0; e < MAX_PER_LANE; e++) acc[i][e] *= correction;
             m[i] = mNew;
         }
-        for (int j = 0; j < TILE; j++)
-        {
-            float pj[PER_WARP];
-            for (int i = 0; i < PER_WARP; i++) pj[i] = __shfl_sync(0xffffffffu, p[i], j);
-            for (int e = 0; e < MAX_PER_LANE; e++)
-            {
-                int d = lane + 32 * e;
-                if (d >= headDim) break;
-                float vv = vs[j * stride + d];
-                for (int i = 0; i < PER_WARP; i++) acc[i][e] += pj[i] * vv;
-            }
-        }
+        accumulateTile(acc, p, vs, stride, lane, headDim);
     }
     for (int i = 0; i < PER_WARP; i++)
     {
@@ -177,18 +185,7 @@ extern "C" __global__ void attentionBackwardQuery(const void* dOut, const void* 
             float p = valid ? expf(scale * s[i] - rowLse[i]) : 0.f;
             ds[i] = p * (dp[i] - dlt[i]) * scale;
         }
-        for (int j = 0; j < TILE; j++)
-        {
-            float dsj[PER_WARP];
-            for (int i = 0; i < PER_WARP; i++) dsj[i] = __shfl_sync(0xffffffffu, ds[i], j);
-            for (int e = 0; e < MAX_PER_LANE; e++)
-            {
-                int d = lane + 32 * e;
-                if (d >= headDim) break;
-                float kv = ks[j * stride + d];
-                for (int i = 0; i < PER_WARP; i++) acc[i][e] += dsj[i] * kv;
-            }
-        }
+        accumulateTile(acc, ds, ks, stride, lane, headDim);
     }
     for (int i = 0; i < PER_WARP; i++)
     {
@@ -277,18 +274,8 @@ extern "C" __global__ void attentionBackwardKey(const void* dOut, const void* q,
                 p[i] = valid[i] ? expf(scale * s[i] - tileLse[lane]) : 0.f;
                 ds[i] = p[i] * (dp[i] - tileDelta[lane]) * scale;
             }
-            for (int j = 0; j < TILE; j++)
-            {
-                float dsj[PER_WARP], pj[PER_WARP];
-                for (int i = 0; i < PER_WARP; i++) { dsj[i] = __shfl_sync(0xffffffffu, ds[i], j); pj[i] = __shfl_sync(0xffffffffu, p[i], j); }
-                for (int e = 0; e < MAX_PER_LANE; e++)
-                {
-                    int d = lane + 32 * e;
-                    if (d >= headDim) break;
-                    float qv = qs[j * stride + d], ov = dos[j * stride + d];
-                    for (int i = 0; i < PER_WARP; i++) { dkAcc[i][e] += dsj[i] * qv; dvAcc[i][e] += pj[i] * ov; }
-                }
-            }
+            accumulateTile(dkAcc, ds, qs, stride, lane, headDim);
+            accumulateTile(dvAcc, p, dos, stride, lane, headDim);
         }
     }
     for (int i = 0; i < PER_WARP; i++)
