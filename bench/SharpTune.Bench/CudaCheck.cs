@@ -39,6 +39,7 @@ public static class CudaCheck
         checks.Add(() => CudaChecks.OutOfMemoryDuringTraining(bf16, Model("stories260K"), Directory.CreateTempSubdirectory("sharptune-oom").FullName));
         checks.Add(() => CudaChecks.AttentionAgainstCpu(bf16, 14, 2, 64, 1e-2));
         checks.Add(() => CudaChecks.AttentionAgainstCpu(bf16, 28, 4, 128, 1e-2));
+        checks.Add(() => CudaChecks.ServingMatchesGenerator(f32, Model("stories260K")));
         int failed = 0;
         foreach (var check in checks)
         {

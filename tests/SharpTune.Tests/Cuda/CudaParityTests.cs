@@ -64,6 +64,10 @@ public class CudaParityTests(CudaBackends gpus) : IClassFixture<CudaBackends>
         AssertPassed(CudaChecks.OutOfMemoryDuringTraining(gpus.Require(DType.BF16), TestData.Model("stories260K"), TestData.TempDir()));
 
     [SkippableFact]
+    public void DeployOnTheGpuGivesEachStreamItsSingleRequestAnswer() =>
+        AssertPassed(CudaChecks.ServingMatchesGenerator(gpus.Require(DType.F32), TestData.Model("stories260K")));
+
+    [SkippableFact]
     public void DoraLossCurveMatchesTheCpuInFloat32Mode() =>
         AssertPassed(CudaChecks.LoraLossCurve(gpus.Require(DType.F32), TestData.Model("stories260K"), 20, 1e-4, dora: true));
 
