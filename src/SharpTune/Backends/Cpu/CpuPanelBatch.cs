@@ -53,16 +53,7 @@ internal static unsafe class CpuPanelBatch
     {
         int blocks = (m + Block - 1) / Block;
         float* packedX = PackedX.Get((long)blocks * Block * k);
-        for (int b = 0; b < blocks; b++)
-        {
-            float* dst = packedX + (long)b * Block * k;
-            for (int r = 0; r < Block; r++)
-            {
-                int row = b * Block + r;
-                float* src = x + (long)row * ldx;
-                for (int p = 0; p < k; p++) dst[p * Block + r] = row < m ? src[p] : 0f;
-            }
-        }
+        GemmPacking.PackA(false, x, ldx, 0, m, 0, k, packedX);
         var job = new Job<T, TLoader> { M = m, N = n, K = k, Blocks = blocks, X = packedX, Panels = panels, Y = y, Ldy = ldy };
         int panelCount = (n + Panel - 1) / Panel;
         runner.For((panelCount + PanelsPerTask - 1) / PanelsPerTask, job, static (j, task) => j.Run(task));
