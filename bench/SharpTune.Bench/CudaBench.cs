@@ -111,8 +111,8 @@ public static class CudaBench
     /// <summary>With SHARPTUNE_CUDA_PROFILE=1: device time per kernel and product per step (warm-up included in the totals' run).</summary>
     static void PrintProfile(CudaBackend be, int steps)
     {
-        foreach (var (name, seconds, calls) in be.TakeProfile().Take(14))
-            Console.WriteLine($"    {name,-28} {seconds / steps * 1000,9:F2} ms/step {calls / steps,6} calls/step");
+        foreach (var (name, seconds, calls) in be.TakeProfile().Take(60))
+            Console.WriteLine($"    {name,-44} {seconds / steps * 1000,9:F2} ms/step {calls / steps,6} calls/step");
     }
 
     /// <summary>Seconds per launch of a one-block kernel: to issue it (host), and per kernel over a run of them until the GPU is done.</summary>

@@ -41,7 +41,7 @@ public sealed unsafe partial class CudaBackend
         Cublas.Check(Cublas.cublasGemmEx(_cublas, transB ? Cublas.OpT : Cublas.OpN, transA ? Cublas.OpT : Cublas.OpN, n, m, k, &alpha,
                                          tb.Address, type, tb.RowLength, ta.Address, type, ta.RowLength, &beta,
                                          tc.Address, cType, tc.RowLength, Cublas.Compute32F, Cublas.GemmDefault), "cublasGemmEx");
-        ProfileEnd($"gemm {operandType}->{tc.DType} {(m < 16 ? "m<16" : n < 16 ? "n<16" : k < 16 ? "k<16" : "large")}", started);
+        if (_profile != null) ProfileEnd($"gemm {m}x{n}x{k} {(transA ? 'T' : 'N')}{(transB ? 'T' : 'N')} {operandType}->{tc.DType}", started);
         if (c2 != null) Copy(c2, c);
     }
 
