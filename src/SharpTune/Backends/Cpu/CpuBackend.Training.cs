@@ -147,7 +147,7 @@ public sealed unsafe partial class CpuBackend
             else x.AsSpan().CopyTo(y.AsSpan());
             return;
         }
-        var job = new DropoutJob { X = x.F32, Y = y.F32, Count = x.Count, P = p, KeepScale = 1f / (1f - p), Seed = seed, Accumulate = accumulate };
+        var job = new DropoutJob { X = x.F32, Y = y.F32, Count = x.Count, Threshold = CounterRandom.DropThreshold(p), KeepScale = 1f / (1f - p), Seed = seed, Accumulate = accumulate };
         ParallelRunner.Default.For(Chunks(x.Count), job, static (j, c) => j.Chunk(c));
     }
 
@@ -155,16 +155,20 @@ public sealed unsafe partial class CpuBackend
     {
         public float* X, Y;
         public long Count;
-        public float P, KeepScale;
+        public float KeepScale;
+        public uint Threshold;
         public ulong Seed;
         public bool Accumulate;
 
+        // Chunks start at multiples of 4 (ElementwiseChunk is), so each hash of four elements' bits is made once.
         public void Chunk(int chunk)
         {
             long start = (long)chunk * ElementwiseChunk, end = Math.Min(Count, start + ElementwiseChunk);
+            ulong bits = 0;
             for (long i = start; i < end; i++)
             {
-                float dropped = CounterRandom.Uniform(Seed, (ulong)i) < P ? 0f : X[i] * KeepScale;
+                if ((i & 3) == 0) bits = CounterRandom.Hash(Seed, (ulong)i >> 2);
+                float dropped = (uint)(bits >> (int)(16 * (i & 3))) % 65536 < Threshold ? 0f : X[i] * KeepScale;
                 Y[i] = Accumulate ? Y[i] + dropped : dropped;
             }
         }

@@ -92,9 +92,11 @@ public sealed unsafe partial class CudaBackend
             else if (!ReferenceEquals(x, y)) Copy(x, y);
             return;
         }
+        uint threshold = CounterRandom.DropThreshold(p);
+        float keep = 1f / (1f - p);
         if (EightWide(x, y))
-            Elementwise("dropoutBF16x8", y.Count / 8, x.Address, p, seed, y.Address, accumulate ? 1 : 0, y.Count / 8);
-        else Elementwise("dropout", y.Count, x.Address, Code(x), p, seed, y.Address, Code(y), accumulate ? 1 : 0, y.Count);
+            Elementwise("dropoutBF16x8", y.Count / 8, x.Address, (int)threshold, keep, seed, y.Address, accumulate ? 1 : 0, y.Count / 8);
+        else Elementwise("dropout", y.Count, x.Address, Code(x), (int)threshold, keep, seed, y.Address, Code(y), accumulate ? 1 : 0, y.Count);
     }
 
     static void RequireF32(Tensor t)

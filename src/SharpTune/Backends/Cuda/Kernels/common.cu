@@ -75,21 +75,40 @@ __device__ __forceinline__ uint4 packBF16x8(const float* f)
 
 #define COUNTER_GOLDEN 0x9E3779B97F4A7C15ull
 
-// SplitMix64's finalizer from its first step z = seed + golden·(index + 1), so a loop over indices can advance z by an
-// addition instead of a 64-bit multiply per element.
-__device__ __forceinline__ float counterUniformFrom(u64 z)
+// SplitMix64's finalizer over (seed, index), as CounterRandom.Hash on the CPU.
+__device__ __forceinline__ u64 counterHash(u64 seed, u64 index)
 {
+    u64 z = seed + COUNTER_GOLDEN * (index + 1);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    // The finalizer's last step, z ^= z >> 31, leaves the top 24 bits (the ones kept) as they are; they fit a 32-bit
-    // conversion, which is cheaper than a 64-bit one and exact.
-    return (float)(unsigned)(z >> 40) * (1.0f / 16777216.0f);
+    return z ^ (z >> 31);
 }
 
-// SplitMix64's finalizer over (seed, index): the same stream as CounterRandom on the CPU.
+// Uniform in [0, 1) from a hash's top 24 bits (the benchmarks' random weights).
 __device__ __forceinline__ float counterUniform(u64 seed, u64 index)
 {
-    return counterUniformFrom(seed + COUNTER_GOLDEN * (index + 1));
+    return (float)(unsigned)(counterHash(seed, index) >> 40) * (1.0f / 16777216.0f);
+}
+
+// Dropout's mask, as CounterRandom.Bits16 on the CPU: counterHash(seed, i / 4) holds the 16-bit numbers of elements
+// 4·(i/4) .. 4·(i/4)+3, lowest bits first; element i is dropped when its number is below threshold = ⌈65536·p⌉.
+__device__ __forceinline__ bool counterDrops(u64 bits, int lane, unsigned threshold)
+{
+    return ((unsigned)(bits >> (16 * lane)) & 0xffffu) < threshold;
+}
+
+// The 8 masks of elements 8v .. 8v+7 (two hashes), bit j set when element 8v+j is dropped.
+__device__ __forceinline__ unsigned counterDropMask8(u64 seed, i64 v, unsigned threshold)
+{
+    u64 lo = counterHash(seed, 2 * (u64)v), hi = counterHash(seed, 2 * (u64)v + 1);
+    unsigned mask = 0;
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+    {
+        mask |= (unsigned)counterDrops(lo, j, threshold) << j;
+        mask |= (unsigned)counterDrops(hi, j, threshold) << (j + 4);
+    }
+    return mask;
 }
 
 #define GRID_STRIDE(i, n) for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)gridDim.x * blockDim.x)

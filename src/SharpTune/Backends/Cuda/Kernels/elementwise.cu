@@ -24,16 +24,13 @@ extern "C" __global__ void scale(void* x, int tx, float alpha, i64 n)
     GRID_STRIDE(i, n) st(x, tx, i, alpha * ld(x, tx, i));
 }
 
-// y = dropout(x), or y += dropout(x) when accumulate (the backward into an input gradient with other terms).
-extern "C" __global__ void dropout(const void* x, int tx, float p, u64 seed, void* y, int ty, int accumulate, i64 n)
+// y = dropout(x), or y += dropout(x) when accumulate (the backward into an input gradient with other terms); keep = 1/(1-p).
+extern "C" __global__ void dropout(const void* x, int tx, unsigned threshold, float keep, u64 seed, void* y, int ty, int accumulate, i64 n)
 {
-    float keep = 1.f / (1.f - p);
-    i64 first = (i64)blockIdx.x * blockDim.x + threadIdx.x, stride = (i64)gridDim.x * blockDim.x;
-    u64 z = seed + COUNTER_GOLDEN * (u64)(first + 1), zStride = COUNTER_GOLDEN * (u64)stride;
-    for (i64 i = first; i < n; i += stride, z += zStride)
+    GRID_STRIDE(i, n)
     {
         // __fmul_rn: the product is rounded before the addition (no fused multiply-add), as on the CPU.
-        float v = counterUniformFrom(z) < p ? 0.f : __fmul_rn(ld(x, tx, i), keep);
+        float v = counterDrops(counterHash(seed, (u64)i >> 2), (int)(i & 3), threshold) ? 0.f : __fmul_rn(ld(x, tx, i), keep);
         st(y, ty, i, accumulate ? ld(y, ty, i) + v : v);
     }
 }
@@ -229,19 +226,18 @@ extern "C" __global__ void rowNorms(const void* x, int tx, float* norms, i64 col
 // n8 = elements / 8.
 
 // dropout of bfloat16 x into bfloat16 y: the same mask stream as dropout.
-extern "C" __global__ void dropoutBF16x8(const uint4* x, float p, u64 seed, uint4* y, int accumulate, i64 n8)
+extern "C" __global__ void dropoutBF16x8(const uint4* x, unsigned threshold, float keep, u64 seed, uint4* y, int accumulate, i64 n8)
 {
-    float keep = 1.f / (1.f - p);
     GRID_STRIDE(v, n8)
     {
         float xv[8], yv[8], out[8];
         unpackBF16x8(x[v], xv);
         if (accumulate) unpackBF16x8(y[v], yv);
-        u64 z = seed + COUNTER_GOLDEN * (u64)(v * 8 + 1);
+        unsigned dropped = counterDropMask8(seed, v, threshold);
 #pragma unroll
-        for (int j = 0; j < 8; j++, z += COUNTER_GOLDEN)
+        for (int j = 0; j < 8; j++)
         {
-            float d = counterUniformFrom(z) < p ? 0.f : __fmul_rn(xv[j], keep);
+            float d = (dropped >> j) & 1 ? 0.f : __fmul_rn(xv[j], keep);
             out[j] = accumulate ? yv[j] + d : d;
         }
         y[v] = packBF16x8(out);
