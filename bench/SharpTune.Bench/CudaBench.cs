@@ -77,34 +77,46 @@ public static class CudaBench
         double bandwidth = CopyBandwidth(be);
         using var model = RandomModel(be, shape);
         long weightBytes = 2L * (long)MatrixParameters(shape);
-        using var cache = model.NewCache(tokens + 16);
-        var picked = new int[1];
-        int next = 1;
-        long issuing = 0;
-        // The Generator's greedy step: the argmax is found on the GPU and only the token id comes back.
-        int Step()
-        {
-            long started = Stopwatch.GetTimestamp();
-            using var output = model.Forward([next], cache);
-            issuing += Stopwatch.GetTimestamp() - started;
-            be.ArgMax(output, picked);
-            return picked[0];
-        }
-        for (int i = 0; i < 8; i++) next = Step();
-        be.TakeProfile();
-        issuing = 0;
-        var watch = Stopwatch.StartNew();
-        for (int i = 0; i < tokens; i++) next = Step();
-        double seconds = watch.Elapsed.TotalSeconds;
-        double rate = tokens / seconds;
         double limit = bandwidth / weightBytes;
-        Console.WriteLine($"cuda-decode {args.ElementAtOrDefault(0) ?? "7b"} on {be.DeviceName}: greedy, batch 1, {tokens} tokens after 8 warm-up");
-        Console.WriteLine($"  {rate:F1} tokens/s; bandwidth limit {limit:F0} tokens/s ({bandwidth / 1e9:F0} GB/s measured ÷ {weightBytes / 1e9:F2} GB of weights read per token): {rate / limit:P1}");
+        Console.WriteLine($"cuda-decode {args.ElementAtOrDefault(0) ?? "7b"} on {be.DeviceName}: greedy, batch 1, {tokens} tokens after 8 warm-up; " +
+                          $"bandwidth limit {limit:F0} tokens/s ({bandwidth / 1e9:F0} GB/s device copy measured ÷ {weightBytes / 1e9:F2} GB of weights read per token)");
+        // The Generator's greedy steps: the argmax found on the GPU, only the token id comes back. Directly (a launch per op)
+        // and as a recorded step (one CUDA graph replay per token).
+        foreach (bool graph in new[] { false, true })
+        {
+            using var cache = model.NewCache(tokens + 16);
+            using var step = model.NewDecodeStep(cache, argMax: true);
+            var picked = new int[1];
+            int next = 1;
+            long issuing = 0;
+            int Step()
+            {
+                long started = Stopwatch.GetTimestamp();
+                if (graph)
+                {
+                    int token = step.RunArgMax(next);
+                    issuing += Stopwatch.GetTimestamp() - started;
+                    return token;
+                }
+                using var output = model.Forward([next], cache);
+                issuing += Stopwatch.GetTimestamp() - started;
+                be.ArgMax(output, picked);
+                return picked[0];
+            }
+            for (int i = 0; i < 8; i++) next = Step();
+            be.TakeProfile();
+            issuing = 0;
+            var watch = Stopwatch.StartNew();
+            for (int i = 0; i < tokens; i++) next = Step();
+            double rate = tokens / watch.Elapsed.TotalSeconds;
+            Console.WriteLine($"  {(graph ? "graph  " : "launches")}: {rate:F1} tokens/s = {rate / limit:P1} of the limit" +
+                              (graph ? $" (recorded: {step.IsRecorded}); host {issuing * 1000.0 / Stopwatch.Frequency / tokens:F2} ms/token in the step, download included"
+                                     : $"; host {issuing * 1000.0 / Stopwatch.Frequency / tokens:F2} ms/token issuing the forward pass"));
+            PrintProfile(be, tokens);
+        }
         var (issue, backToBack) = LaunchCost(be);
         Console.WriteLine($"  launches: {issue * 1e6:F1} µs to issue a small kernel, {backToBack * 1e6:F1} µs each when issued back to back");
-        Console.WriteLine($"  host: {issuing * 1000.0 / Stopwatch.Frequency / tokens:F2} ms/token issuing the forward pass (the rest of a step waits for the GPU)");
         Console.WriteLine($"  peak device memory in tensors {be.PeakMemoryInUse / (double)(1L << 30):F2} GiB");
-        PrintProfile(be, tokens);
         return 0;
     }
 

@@ -40,6 +40,11 @@ public static class CudaCheck
         checks.Add(() => CudaChecks.AttentionAgainstCpu(bf16, 14, 2, 64, 1e-2));
         checks.Add(() => CudaChecks.AttentionAgainstCpu(bf16, 28, 4, 128, 1e-2));
         checks.Add(() => CudaChecks.ServingMatchesGenerator(f32, Model("stories260K")));
+        foreach (var name in new[] { "stories260K", "qwen2-tiny", "llama3-tiny" })
+        {
+            checks.Add(() => CudaChecks.DecodeStepMatchesForward(bf16, Model(name)));
+            checks.Add(() => CudaChecks.DecodeStepMatchesForward(f32, Model(name)));
+        }
         int failed = 0;
         foreach (var check in checks)
         {

@@ -21,26 +21,35 @@ public sealed class Generator(TransformerModel model, Tokenizer tokenizer)
         using var cache = model.NewCache(prompt.Count + stream.Budget);
         var logits = options.IsArgMax ? [] : new float[model.Shape.Vocab];
         Span<int> argMax = stackalloc int[1];
-        int[] next = [.. prompt];
+        // Greedy without penalties needs only the argmax, which the backend finds where the logits are.
+        string text = "";
+        if (!stream.Finished && !cancel.IsCancellationRequested)
+        {
+            using var output = model.Forward([.. prompt], cache);
+            if (options.IsArgMax)
+            {
+                model.Backend.ArgMax(output, argMax);
+                (text, _) = stream.AcceptArgMax(argMax[0]);
+            }
+            else
+            {
+                model.Backend.ToHost(output, logits);
+                (text, _) = stream.Accept(logits);
+            }
+        }
+        if (text.Length > 0) onText?.Invoke(text);
+        // Then one token per step, each step's device work the same (a GPU replays it as one graph).
+        using var step = model.NewDecodeStep(cache, options.IsArgMax);
         while (!stream.Finished && !cancel.IsCancellationRequested)
         {
-            string text;
-            using (var output = model.Forward(next, cache))
+            if (options.IsArgMax) (text, _) = stream.AcceptArgMax(step.RunArgMax(stream.LastToken));
+            else
             {
-                // Greedy without penalties needs only the argmax, which the backend finds where the logits are.
-                if (options.IsArgMax)
-                {
-                    model.Backend.ArgMax(output, argMax);
-                    (text, _) = stream.AcceptArgMax(argMax[0]);
-                }
-                else
-                {
-                    model.Backend.ToHost(output, logits);
-                    (text, _) = stream.Accept(logits);
-                }
+                step.Run(stream.LastToken);
+                model.Backend.ToHost(step.Logits, logits);
+                (text, _) = stream.Accept(logits);
             }
             if (text.Length > 0) onText?.Invoke(text);
-            next = [stream.LastToken];
         }
         var (rest, result) = stream.Complete();
         if (rest.Length > 0) onText?.Invoke(rest);

@@ -79,31 +79,30 @@ public sealed class DecoderLayer : IDisposable
 
     /// <summary>
     /// The forward with a KV cache (generation): the same block in fewer, fused ops, since nothing is kept for backward —
-    /// keys and values are projected straight into the cache, the residual adds are folded into the o and down products,
-    /// q/k/v are one grouped product and gate/up/SwiGLU one more.
+    /// the norms are folded into the products that read them, q/k/v are one grouped product, rope and the cache append one
+    /// op (the cache row is each row's position, read on the device), the residual adds are folded into the o and down
+    /// products, and gate/up/SwiGLU are one more. Nothing here depends on host values that change from step to step, so a
+    /// recorded step (<see cref="DecodeStep"/>) replays it.
     /// </summary>
     void Decode(IBackend be, TransformerShape s, Tensor x, Tensor positions, AttentionSpans spans, LayerActivations a, KvCache cache,
                 RotaryEmbedding rope)
     {
         int n = x.Rows;
         if (cache.Length + n > cache.Capacity) throw new SharpTuneException($"the sequence is longer than the KV cache ({cache.Capacity} positions); raise --max_length");
-        var keys = cache.Keys[Index].SliceRows(cache.Length, n);
-        var values = cache.Values[Index].SliceRows(cache.Length, n);
-        be.RmsNorm(x, InputNorm, s.RmsNormEps, a.Norm1, null);
-        Linear.ForwardGroup(be, a.Norm1, (QProj, a.QRaw ?? a.Q), (KProj, a.KRaw ?? keys), (VProj, values));
+        Linear.ForwardNormed(be, x, InputNorm, s.RmsNormEps, a.Norm1, (QProj, a.QRaw ?? a.Q), (KProj, a.KRaw ?? a.K), (VProj, a.V));
         if (s.QkNorm)
         {
             be.RmsNorm(a.QRaw!.Reshape(n * s.Heads, s.HeadDim), QNorm!, s.RmsNormEps, a.Q.Reshape(n * s.Heads, s.HeadDim), null);
-            be.RmsNorm(a.KRaw!.Reshape(n * s.KvHeads, s.HeadDim), KNorm!, s.RmsNormEps, keys.Reshape(n * s.KvHeads, s.HeadDim), null);
+            be.RmsNorm(a.KRaw!.Reshape(n * s.KvHeads, s.HeadDim), KNorm!, s.RmsNormEps, a.K.Reshape(n * s.KvHeads, s.HeadDim), null);
         }
-        rope.ApplyQueryKey(be, a.Q, keys, positions);
+        rope.ApplyQueryKeyAppend(be, a.Q, a.K, a.V, positions, cache.Keys[Index], cache.Values[Index]);
         be.AttentionDecode(a.Q, cache.Keys[Index], cache.Values[Index], spans, s.HeadDim, s.AttentionScale, a.Attention);
         OProj.ForwardAccumulate(be, a.Attention, x);
-        be.RmsNorm(x, PostAttentionNorm, s.RmsNormEps, a.Norm2, null);
         if (GateProj.Adapters.Count == 0 && UpProj.Adapters.Count == 0 && GateProj.Bias == null && UpProj.Bias == null)
-            be.SwiGluLinear(a.Norm2, GateProj.Weight, UpProj.Weight, a.Act);
+            be.NormSwiGluLinear(x, PostAttentionNorm, s.RmsNormEps, GateProj.Weight, UpProj.Weight, a.Act);
         else
         {
+            be.RmsNorm(x, PostAttentionNorm, s.RmsNormEps, a.Norm2, null);
             GateProj.Forward(be, a.Norm2, a.Gate);
             UpProj.Forward(be, a.Norm2, a.Up);
             be.SwiGlu(a.Gate, a.Up, a.Act);

@@ -48,20 +48,24 @@ public sealed class Linear : IDisposable
     }
 
     /// <summary>
-    /// Inference forward of layers that read the same input (q, k, v): one grouped product when none has adapters.
+    /// Inference forward of layers that read the same RMSNorm of x (q, k, v; or the output head alone): when none has adapters,
+    /// the norm and the products are one op (<see cref="IBackend.NormLinear"/>); otherwise the norm goes to
+    /// <paramref name="normed"/> and each layer runs on it.
     /// </summary>
-    public static void ForwardGroup(IBackend backend, Tensor x, params ReadOnlySpan<(Linear Layer, Tensor Output)> layers)
+    public static void ForwardNormed(IBackend backend, Tensor x, Tensor normWeight, float eps, Tensor normed,
+                                     params ReadOnlySpan<(Linear Layer, Tensor Output)> layers)
     {
         bool plain = true;
         foreach (var (layer, _) in layers) plain &= layer.Adapters.Count == 0;
         if (!plain)
         {
-            foreach (var (layer, output) in layers) layer.Forward(backend, x, output);
+            backend.RmsNorm(x, normWeight, eps, normed, null);
+            foreach (var (layer, output) in layers) layer.Forward(backend, normed, output);
             return;
         }
         Span<LinearOutput> outputs = new LinearOutput[layers.Length];
         for (int i = 0; i < layers.Length; i++) outputs[i] = new(layers[i].Layer.Weight, layers[i].Layer.Bias, layers[i].Output);
-        backend.Linear(x, outputs);
+        backend.NormLinear(x, normWeight, eps, outputs);
     }
 
     void Forward(IBackend backend, Tensor x, Tensor y, float beta)

@@ -25,9 +25,14 @@ public sealed class RotaryEmbedding : IDisposable
     public void Apply(IBackend be, Tensor x, Tensor positions, bool inverse) =>
         be.Rope(x, positions, _invFreq, _config.HeadDim, _attentionScaling, inverse);
 
-    /// <summary>Rotates queries and keys of the same rows forward (one op: decoding issues it once per layer).</summary>
-    public void ApplyQueryKey(IBackend be, Tensor q, Tensor k, Tensor positions) =>
-        be.RopeQueryKey(q, k, positions, _invFreq, _config.HeadDim, _attentionScaling);
+    /// <summary>
+    /// Decoding: rotates queries and the new keys, and appends keys and values to the cache rows their positions name.
+    /// </summary>
+    public void ApplyQueryKeyAppend(IBackend be, Tensor q, Tensor k, Tensor v, Tensor positions, Tensor keyCache, Tensor valueCache) =>
+        be.RopeQueryKeyAppend(q, k, v, positions, _invFreq, _config.HeadDim, _attentionScaling, keyCache, valueCache);
+
+    /// <summary>The inverse frequencies now in use (a new tensor whenever <see cref="EnsureLength"/> rebuilds them).</summary>
+    public Tensor Frequencies => _invFreq;
 
     /// <summary>
     /// Dynamic NTK scaling changes the frequencies once a sequence outgrows the original context, as transformers'

@@ -120,13 +120,22 @@ public sealed class TransformerModel : IDisposable
     /// <summary>Final norm and output head over hidden states [rows, hidden] → logits [rows, vocab] in float32.</summary>
     public Tensor Head(Tensor hidden)
     {
-        var be = Backend;
-        using var normed = be.Allocate(be.ActivationType, hidden.Rows, Shape.Hidden);
-        be.RmsNorm(hidden, FinalNorm, Shape.RmsNormEps, normed, null);
-        var logits = be.Allocate(DType.F32, hidden.Rows, Shape.Vocab);
-        LmHead.Forward(be, normed, logits);
+        var logits = Backend.Allocate(DType.F32, hidden.Rows, Shape.Vocab);
+        Head(hidden, logits);
         return logits;
     }
+
+    /// <summary><see cref="Head(Tensor)"/> into a logits tensor the caller keeps (a recorded step writes the same one each time).</summary>
+    public void Head(Tensor hidden, Tensor logits)
+    {
+        var be = Backend;
+        using var normed = be.Allocate(be.ActivationType, hidden.Rows, Shape.Hidden);
+        Linear.ForwardNormed(be, hidden, FinalNorm, Shape.RmsNormEps, normed, (LmHead, logits));
+    }
+
+    /// <summary>A one-token step against <paramref name="cache"/> (see <see cref="DecodeStep"/>); with <paramref name="argMax"/>
+    /// the step also picks the greedy token on the backend.</summary>
+    public DecodeStep NewDecodeStep(KvCache cache, bool argMax) => new(this, cache, argMax);
 
     /// <summary>
     /// Replaces every weight with an owned float32 copy (full fine-tuning updates weights in place, and checkpoints may be

@@ -14,8 +14,22 @@ public sealed class AttentionSpans
         KeyEnd = keyEnd;
     }
 
+    /// <summary>
+    /// Spans whose values also live on a backend (int32 tensors of Count values): a recorded decoding step reads them there,
+    /// and its owner rewrites tensors and arrays alike before each replay. Backends that keep spans on a device read the
+    /// tensors; host backends the arrays.
+    /// </summary>
+    public AttentionSpans(int[] keyStart, int[] keyEnd, Tensor residentKeyStart, Tensor residentKeyEnd) : this(keyStart, keyEnd)
+    {
+        if (residentKeyStart.Count != Count || residentKeyEnd.Count != Count) throw new ArgumentException("resident spans differ in length");
+        ResidentKeyStart = residentKeyStart;
+        ResidentKeyEnd = residentKeyEnd;
+    }
+
     public int[] KeyStart { get; }
     public int[] KeyEnd { get; }
+    public Tensor? ResidentKeyStart { get; }
+    public Tensor? ResidentKeyEnd { get; }
     public int Count => KeyStart.Length;
 
     /// <summary>Causal attention inside each sample of a flat batch, where a sample starts wherever <paramref name="positions"/> is 0.</summary>
@@ -45,6 +59,12 @@ public sealed class AttentionSpans
         }
         return new AttentionSpans(start, end);
     }
+}
+
+/// <summary>Device work recorded once by <see cref="IBackend.Record"/> (a CUDA graph) and replayed as one launch.</summary>
+public interface IRecordedWork : IDisposable
+{
+    void Replay();
 }
 
 /// <summary>One linear layer of a grouped product (<see cref="IBackend.Linear(Tensor, ReadOnlySpan{LinearOutput})"/>): Output = x·Weightᵀ + Bias.</summary>
@@ -102,11 +122,48 @@ public interface IBackend : IDisposable
         SwiGlu(gate, up, h);
     }
 
+    /// <summary>
+    /// Outputs = RmsNorm(x)·Weightᵀ + Bias for each output: a layer's norm and the products that read it (one kernel when a
+    /// GPU decodes, which never stores the normed rows: each product scales its sums by the row's 1/rms at the end).
+    /// </summary>
+    void NormLinear(Tensor x, Tensor normWeight, float eps, ReadOnlySpan<LinearOutput> outputs)
+    {
+        using var normed = Allocate(ActivationType, x.Shape);
+        RmsNorm(x, normWeight, eps, normed, null);
+        Linear(normed, outputs);
+    }
+
+    /// <summary><see cref="SwiGluLinear"/> of RmsNorm(x): the MLP's norm, gate and up projections and activation.</summary>
+    void NormSwiGluLinear(Tensor x, Tensor normWeight, float eps, Tensor gateWeight, Tensor upWeight, Tensor h)
+    {
+        using var normed = Allocate(ActivationType, x.Shape);
+        RmsNorm(x, normWeight, eps, normed, null);
+        SwiGluLinear(normed, gateWeight, upWeight, h);
+    }
+
     /// <summary>Forward <see cref="Rope"/> on the queries and the keys of the same rows (one launch on a GPU).</summary>
     void RopeQueryKey(Tensor q, Tensor k, Tensor positions, Tensor invFreq, int headDim, float attentionScaling)
     {
         Rope(q, positions, invFreq, headDim, attentionScaling, inverse: false);
         Rope(k, positions, invFreq, headDim, attentionScaling, inverse: false);
+    }
+
+    /// <summary>
+    /// Decoding's rope and cache append in one op: q and the new rows' keys k are rotated as <see cref="RopeQueryKey"/> does
+    /// (q in place), and row r of the rotated k and of v is stored at row positions[r] of keyCache and valueCache (a cache
+    /// indexed by position). The cache row comes from the backend's memory, so a recorded step appends where its position says.
+    /// </summary>
+    void RopeQueryKeyAppend(Tensor q, Tensor k, Tensor v, Tensor positions, Tensor invFreq, int headDim, float attentionScaling,
+                            Tensor keyCache, Tensor valueCache)
+    {
+        if (!IsHost) throw new NotSupportedException($"{Name} has no RopeQueryKeyAppend");
+        RopeQueryKey(q, k, positions, invFreq, headDim, attentionScaling);
+        var rows = positions.AsIntSpan();
+        for (int r = 0; r < rows.Length; r++)
+        {
+            Copy(k.SliceRows(r, 1), keyCache.SliceRows(rows[r], 1));
+            Copy(v.SliceRows(r, 1), valueCache.SliceRows(rows[r], 1));
+        }
     }
 
     /// <summary>
@@ -127,6 +184,35 @@ public interface IBackend : IDisposable
 
     /// <summary>indices[r] = the first index of the largest value of row r of x [rows, cols] (a NaN counts as largest), on the host.</summary>
     void ArgMax(Tensor x, Span<int> indices);
+
+    /// <summary>The same into an int32 tensor [rows] on the backend (a recorded decoding step picks its token on the device).</summary>
+    void ArgMax(Tensor x, Tensor indices)
+    {
+        Span<int> picked = stackalloc int[x.Rows];
+        ArgMax(x, picked);
+        Upload(picked, indices);
+    }
+
+    /// <summary>Overwrites an int32 tensor with host values (as stream-ordered work: earlier ops still see the old values).</summary>
+    void Upload(ReadOnlySpan<int> values, Tensor destination)
+    {
+        if (!IsHost) throw new NotSupportedException($"{Name} has no Upload");
+        values.CopyTo(destination.AsIntSpan());
+    }
+
+    /// <summary>Copies an int32 tensor to the host (waiting for the work that writes it).</summary>
+    void ToHost(Tensor source, Span<int> destination)
+    {
+        if (!IsHost) throw new NotSupportedException($"{Name} has no ToHost");
+        source.AsIntSpan().CopyTo(destination);
+    }
+
+    /// <summary>
+    /// Records the device work <paramref name="enqueue"/> issues, without running it, for replays that repeat it exactly
+    /// (same kernels, same addresses; values the work reads from the backend's memory may change between replays); null
+    /// where the backend cannot record. Tensors allocated or freed while recording keep their memory for the recording's life.
+    /// </summary>
+    IRecordedWork? Record(Action enqueue) => null;
 
     /// <summary>output[i] = table[ids[i]].</summary>
     void Embedding(Tensor table, Tensor ids, Tensor output);

@@ -214,4 +214,93 @@ public class DecodeOpsTests
         Assert.Equal(b.TokenIds, a.TokenIds);
         Assert.Equal(b.Text, a.Text);
     }
+
+    [Theory]
+    [InlineData(DType.F32)]
+    [InlineData(DType.BF16)]
+    public void NormLinearIsTheProductsOfTheNormedRows(DType weightType)
+    {
+        const int m = 2, n = 12, k = 16;
+        const float eps = 1e-5f;
+        float[] xv = Random(m * k, 80), gv = Random(k, 81), bv = Random(n, 82);
+        using var x = Be.FromHost(xv, DType.F32, m, k);
+        using var g = Be.FromHost(gv, DType.F32, k);
+        using var w = Be.FromHost(Random(n * k, 83), weightType, n, k);
+        using var b = Be.FromHost(bv, DType.F32, n);
+        using var y = Be.Allocate(DType.F32, m, n);
+        using var h = Be.Allocate(DType.F32, m, n);
+        ((IBackend)Be).NormLinear(x, g, eps, [new LinearOutput(w, b, y)]);
+        ((IBackend)Be).NormSwiGluLinear(x, g, eps, w, w, h);
+        var normed = new float[m * k];
+        for (int r = 0; r < m; r++)
+        {
+            double ss = 0;
+            for (int i = 0; i < k; i++) ss += (double)xv[r * k + i] * xv[r * k + i];
+            double inv = 1 / Math.Sqrt(ss / k + eps);
+            for (int i = 0; i < k; i++) normed[r * k + i] = (float)(xv[r * k + i] * inv * gv[i]);
+        }
+        var product = Product(normed, Host(w), m, n, k);
+        AssertClose([.. product.Select((v, i) => v + bv[i % n])], Host(y), 1e-5);
+        AssertClose([.. product.Select(v => v / (1 + Math.Exp(-v)) * v)], Host(h), 1e-5);
+    }
+
+    [Fact]
+    public void RopeAppendRotatesAndStoresTheNewRowsAtTheirPositions()
+    {
+        const int headDim = 8, rows = 2, kvWidth = 2 * headDim, capacity = 10;
+        int[] positions = [6, 3];
+        float[] invFreq = [1f, 0.1f, 0.01f, 0.001f];
+        float[] qv = Random(rows * 4 * headDim, 90), kv = Random(rows * kvWidth, 91), vv = Random(rows * kvWidth, 92);
+        using var inv = Be.FromHost(invFreq, DType.F32, headDim / 2);
+        using var pos = Be.FromHost(positions, rows);
+        using var q = Be.FromHost(qv, DType.F32, rows, 4 * headDim);
+        using var k = Be.FromHost(kv, DType.F32, rows, kvWidth);
+        using var v = Be.FromHost(vv, DType.F32, rows, kvWidth);
+        using var keyCache = Be.Zeros(DType.F32, capacity, kvWidth);
+        using var valueCache = Be.Zeros(DType.F32, capacity, kvWidth);
+        using var qRef = Be.FromHost(qv, DType.F32, rows, 4 * headDim);
+        using var kRef = Be.FromHost(kv, DType.F32, rows, kvWidth);
+        ((IBackend)Be).RopeQueryKeyAppend(q, k, v, pos, inv, headDim, 1f, keyCache, valueCache);
+        ((IBackend)Be).RopeQueryKey(qRef, kRef, pos, inv, headDim, 1f);
+        Assert.Equal(Host(qRef), Host(q));
+        var keys = Host(keyCache);
+        var values = Host(valueCache);
+        var rotated = Host(kRef);
+        for (int row = 0; row < capacity; row++)
+        {
+            int r = Array.IndexOf(positions, row);
+            for (int c = 0; c < kvWidth; c++)
+            {
+                Assert.Equal(r < 0 ? 0f : rotated[r * kvWidth + c], keys[row * kvWidth + c]);
+                Assert.Equal(r < 0 ? 0f : vv[r * kvWidth + c], values[row * kvWidth + c]);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The decode step (token, position and span in a backend tensor, so a GPU can replay it) gives the logits of
+    /// <see cref="TransformerModel.Forward"/> one token at a time, bit for bit, and its argmax.
+    /// </summary>
+    [Theory]
+    [InlineData("qwen2")]
+    [InlineData("qwen3")]
+    public void DecodeStepGivesTheLogitsOfTheForwardPass(string modelType)
+    {
+        using var model = TransformerModel.Load(TinyModel.Create(modelType), Be);
+        int[] ids = [1, 7, 3, 22, 9, 31, 4, 15];
+        using var eagerCache = model.NewCache(ids.Length + 1);
+        using var stepCache = model.NewCache(ids.Length + 1);
+        using (model.Forward(ids.AsSpan(0, 2), eagerCache)) { }
+        using (model.Forward(ids.AsSpan(0, 2), stepCache)) { }
+        using var step = model.NewDecodeStep(stepCache, argMax: true);
+        for (int t = 2; t < ids.Length; t++)
+        {
+            using var logits = model.Forward(ids.AsSpan(t, 1), eagerCache);
+            var expected = Host(logits);
+            int picked = step.RunArgMax(ids[t]);
+            Assert.Equal(expected, Host(step.Logits));
+            Assert.Equal(Array.IndexOf(expected, expected.Max()), picked);
+            Assert.Equal(eagerCache.Length, stepCache.Length);
+        }
+    }
 }

@@ -126,6 +126,44 @@ public static class CudaChecks
     /// against the CPU backend fed the same values, with bfloat16 and float32 weights; error = the worst relative error.
     /// Argmax must agree exactly (rows with ties and a NaN); a mismatch counts as error 1.
     /// </summary>
+    /// <summary>
+    /// The decode step replayed as a recording (CUDA graph) against the direct forward pass, token by token on the same
+    /// GPU: the same kernels on the same values, so logits must be identical and the greedy tokens too (64 steps, starting
+    /// from a 3-token prefill). Fails as well when the backend did not record.
+    /// </summary>
+    public static CudaCheckResult DecodeStepMatchesForward(IBackend gpu, string modelDir)
+    {
+        using var model = TransformerModel.Load(modelDir, gpu);
+        const int steps = 64;
+        int[] prompt = [1, 2, 3];
+        using var eagerCache = model.NewCache(prompt.Length + steps);
+        using var stepCache = model.NewCache(prompt.Length + steps);
+        var picked = new int[1];
+        int eagerToken, stepToken;
+        using (var logits = model.Forward(prompt, eagerCache)) { gpu.ArgMax(logits, picked); eagerToken = picked[0]; }
+        using (var logits = model.Forward(prompt, stepCache)) { gpu.ArgMax(logits, picked); stepToken = picked[0]; }
+        using var step = model.NewDecodeStep(stepCache, argMax: true);
+        var expected = new float[model.Shape.Vocab];
+        var got = new float[model.Shape.Vocab];
+        double worst = 0;
+        int sameTokens = 0;
+        for (int i = 0; i < steps; i++)
+        {
+            using var logits = model.Forward([eagerToken], eagerCache);
+            gpu.ToHost(logits, expected);
+            gpu.ArgMax(logits, picked);
+            int next = step.RunArgMax(stepToken);
+            gpu.ToHost(step.Logits, got);
+            worst = Math.Max(worst, RelativeError(got, expected));
+            if (next == picked[0]) sameTokens++;
+            (eagerToken, stepToken) = (picked[0], next);
+        }
+        bool recorded = step.IsRecorded;
+        double error = sameTokens == steps && recorded ? worst : double.PositiveInfinity;
+        return new($"{Path.GetFileName(modelDir)} decode step (graph) vs forward {gpu.ActivationType}", error, 0,
+                   $"{sameTokens}/{steps} tokens equal, logits {worst:G3}, recorded: {recorded}");
+    }
+
     public static CudaCheckResult DecodeOps(IBackend gpu, double limit)
     {
         IBackend cpu = CpuBackend.Instance;
@@ -184,7 +222,16 @@ public static class CudaChecks
             gpu.SwiGluLinear(x.Gpu, wk.Gpu, wv.Gpu, h.Gpu);
             cpu.SwiGluLinear(x.Cpu, wk.Cpu, wv.Cpu, h.Cpu);
             Compare($"swiglu-linear {weightType} m={m}", h.Gpu, h.Cpu);
-            foreach (var t in new[] { x, w, bias, y, z, wk, wv, q, kk, v, h })
+            // The RMSNorm folded into the products: the CPU norms into float32 rows first.
+            var norm = Pair(DType.F32, k);
+            gpu.NormLinear(x.Gpu, norm.Gpu, 1e-6f, [new(w.Gpu, bias.Gpu, q.Gpu), new(wk.Gpu, null, kk.Gpu)]);
+            cpu.NormLinear(x.Cpu, norm.Cpu, 1e-6f, [new(w.Cpu, bias.Cpu, q.Cpu), new(wk.Cpu, null, kk.Cpu)]);
+            Compare($"norm-linear q {weightType} m={m}", q.Gpu, q.Cpu);
+            Compare($"norm-linear k {weightType} m={m}", kk.Gpu, kk.Cpu);
+            gpu.NormSwiGluLinear(x.Gpu, norm.Gpu, 1e-6f, wk.Gpu, wv.Gpu, h.Gpu);
+            cpu.NormSwiGluLinear(x.Cpu, norm.Cpu, 1e-6f, wk.Cpu, wv.Cpu, h.Cpu);
+            Compare($"norm-swiglu-linear {weightType} m={m}", h.Gpu, h.Cpu);
+            foreach (var t in new[] { x, w, bias, y, z, wk, wv, q, kk, v, h, norm })
             {
                 t.Gpu.Dispose();
                 t.Cpu.Dispose();
@@ -218,7 +265,15 @@ public static class CudaChecks
             cpu.RopeQueryKey(q.Cpu, kk.Cpu, positionsCpu, inv.Cpu, headDim, 1.25f);
             Compare("rope queries", q.Gpu, q.Cpu);
             Compare("rope keys", kk.Gpu, kk.Cpu);
-            foreach (var t in new[] { q, kk, inv })
+            // Rope with the cache append: rows land at their positions of a 32000-row cache (the rest compared too).
+            var (q2, k2, v2) = (Pair(act, 2, 14 * headDim), Pair(act, 2, 2 * headDim), Pair(act, 2, 2 * headDim));
+            var (keyCache, valueCache) = (Pair(act, 32000, 2 * headDim), Pair(act, 32000, 2 * headDim));
+            gpu.RopeQueryKeyAppend(q2.Gpu, k2.Gpu, v2.Gpu, positionsGpu, inv.Gpu, headDim, 1.25f, keyCache.Gpu, valueCache.Gpu);
+            cpu.RopeQueryKeyAppend(q2.Cpu, k2.Cpu, v2.Cpu, positionsCpu, inv.Cpu, headDim, 1.25f, keyCache.Cpu, valueCache.Cpu);
+            Compare("rope-append queries", q2.Gpu, q2.Cpu);
+            Compare("rope-append key cache", keyCache.Gpu, keyCache.Cpu);
+            Compare("rope-append value cache", valueCache.Gpu, valueCache.Cpu);
+            foreach (var t in new[] { q, kk, inv, q2, k2, v2, keyCache, valueCache })
             {
                 t.Gpu.Dispose();
                 t.Cpu.Dispose();

@@ -67,6 +67,13 @@ public class CudaParityTests(CudaBackends gpus) : IClassFixture<CudaBackends>
     public void DeployOnTheGpuGivesEachStreamItsSingleRequestAnswer() =>
         AssertPassed(CudaChecks.ServingMatchesGenerator(gpus.Require(DType.F32), TestData.Model("stories260K")));
 
+    [SkippableTheory]
+    [InlineData("stories260K", DType.F32)]
+    [InlineData("qwen2-tiny", DType.BF16)]
+    [InlineData("llama3-tiny", DType.F32)]
+    public void DecodeStepReplayedAsAGraphGivesTheForwardPassLogits(string model, DType mode) =>
+        AssertPassed(CudaChecks.DecodeStepMatchesForward(gpus.Require(mode), TestData.Model(model)));
+
     [SkippableFact]
     public void DoraLossCurveMatchesTheCpuInFloat32Mode() =>
         AssertPassed(CudaChecks.LoraLossCurve(gpus.Require(DType.F32), TestData.Model("stories260K"), 20, 1e-4, dora: true));

@@ -10,6 +10,49 @@ internal sealed class CudaAllocator(CudaDevice device) : IDisposable
 {
     readonly Dictionary<long, Stack<nint>> _free = [];
     readonly object _lock = new();
+    // Recordings (CUDA graphs) hold raw addresses: a block taken or given back while one is made stays out of the free
+    // lists until that recording is forgotten, so no later tensor can get memory a replay still writes.
+    readonly List<RecordedBlocks> _recordings = [];
+    RecordedBlocks? _recording;
+
+    /// <summary>The blocks one recording uses: those taken while it was made, and those of them (or others) given back since.</summary>
+    internal sealed class RecordedBlocks
+    {
+        public readonly HashSet<nint> Taken = [];
+        public readonly List<(nint Pointer, long Size)> Returned = [];
+    }
+
+    public void BeginRecording()
+    {
+        lock (_lock) _recording = new RecordedBlocks();
+    }
+
+    public RecordedBlocks EndRecording()
+    {
+        lock (_lock)
+        {
+            var r = _recording ?? throw new InvalidOperationException("no recording in progress");
+            _recording = null;
+            _recordings.Add(r);
+            return r;
+        }
+    }
+
+    /// <summary>The recording is gone: the blocks given back meanwhile join the free lists.</summary>
+    public void Forget(RecordedBlocks recording)
+    {
+        lock (_lock)
+        {
+            if (ReferenceEquals(_recording, recording)) _recording = null;
+            _recordings.Remove(recording);
+            foreach (var (p, size) in recording.Returned)
+            {
+                var other = _recordings.Find(r => r.Taken.Contains(p));
+                if (other != null) other.Returned.Add((p, size));
+                else Push(p, size);
+            }
+        }
+    }
 
     public long InUse { get; private set; }
     public long Cached { get; private set; }
@@ -50,6 +93,7 @@ internal sealed class CudaAllocator(CudaDevice device) : IDisposable
     {
         InUse += size;
         PeakInUse = Math.Max(PeakInUse, InUse);
+        _recording?.Taken.Add(p);
         return p;
     }
 
@@ -58,11 +102,21 @@ internal sealed class CudaAllocator(CudaDevice device) : IDisposable
         long size = RoundUp(bytes);
         lock (_lock)
         {
-            if (!_free.TryGetValue(size, out var stack)) _free[size] = stack = new Stack<nint>();
-            stack.Push(p);
             InUse -= size;
-            Cached += size;
+            var holder = _recording;
+            if (holder == null)
+                foreach (var r in _recordings)
+                    if (r.Taken.Contains(p)) { holder = r; break; }
+            if (holder != null) holder.Returned.Add((p, size));
+            else Push(p, size);
         }
+    }
+
+    void Push(nint p, long size)
+    {
+        if (!_free.TryGetValue(size, out var stack)) _free[size] = stack = new Stack<nint>();
+        stack.Push(p);
+        Cached += size;
     }
 
     public void ResetPeak()

@@ -107,9 +107,18 @@ public sealed unsafe partial class CudaBackend
             throw new NotSupportedException($"CUDA attention supports head dimensions up to {MaxHeadDim} that are multiples of 4, not {headDim}");
     }
 
-    /// <summary>The spans on the device; every layer of a pass uses the same spans object, so it is uploaded once.</summary>
+    /// <summary>
+    /// The spans on the device: their resident tensors, or an upload of their arrays (every layer of a pass uses the same
+    /// spans object, so it is uploaded once).
+    /// </summary>
     (Tensor Start, Tensor End) Spans(AttentionSpans spans)
     {
+        if (spans.ResidentKeyStart is { } residentStart && spans.ResidentKeyEnd is { } residentEnd)
+        {
+            Own(residentStart);
+            Own(residentEnd);
+            return (residentStart, residentEnd);
+        }
         if (!ReferenceEquals(spans, _spans))
         {
             DisposeSpans();

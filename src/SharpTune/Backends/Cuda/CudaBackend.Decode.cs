@@ -5,9 +5,9 @@ namespace SharpTune.Backends.Cuda;
 
 /// <summary>
 /// Decoding: products of up to <see cref="SmallBatchRows"/> activation rows with a linear layer's weight run as
-/// bandwidth-bound matrix-vector kernels (decode.cu) instead of cuBLAS, with the bias, a residual add, the q/k/v grouping
-/// or the SwiGLU of the gate and up projections folded in, so a decoder layer is a handful of launches; and greedy
-/// picking on the GPU, so a step sends back 4 bytes rather than the logits.
+/// bandwidth-bound matrix-vector kernels (decode.cu) instead of cuBLAS, with the RMSNorm before them, the bias, a residual
+/// add, the q/k/v grouping or the SwiGLU of the gate and up projections folded in, rope and the KV-cache append in one
+/// launch, so a decoder layer is six launches; and greedy picking on the GPU, so a step sends back 4 bytes, not the logits.
 /// </summary>
 public sealed unsafe partial class CudaBackend
 {
@@ -19,37 +19,65 @@ public sealed unsafe partial class CudaBackend
 
     public void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor y, float beta = 0f)
     {
-        if (TryLinearRows(x, [new LinearOutput(weight, bias, y)], 1f, beta)) return;
+        if (TryLinearRows(x, [new LinearOutput(weight, bias, y)], 1f, beta, null, 0f)) return;
         MatMul(x, false, weight, true, y, 1f, beta);
         if (bias != null) AddBias(y, bias);
     }
 
     public void Linear(Tensor x, ReadOnlySpan<LinearOutput> outputs)
     {
-        if (TryLinearRows(x, outputs, 1f, 0f)) return;
+        if (TryLinearRows(x, outputs, 1f, 0f, null, 0f)) return;
         foreach (var o in outputs) Linear(x, o.Weight, o.Bias, o.Output);
+    }
+
+    public void NormLinear(Tensor x, Tensor normWeight, float eps, ReadOnlySpan<LinearOutput> outputs)
+    {
+        if (TryLinearRows(x, outputs, 1f, 0f, normWeight, eps)) return;
+        using var normed = Allocate(ActivationType, x.Shape);
+        RmsNorm(x, normWeight, eps, normed, null);
+        Linear(normed, outputs);
     }
 
     public void SwiGluLinear(Tensor x, Tensor gateWeight, Tensor upWeight, Tensor h)
     {
-        Own(x);
-        Own(gateWeight);
-        Own(upWeight);
-        Own(h);
-        if (gateWeight.DType == upWeight.DType && gateWeight.Rows == upWeight.Rows && h.Rows == x.Rows && h.RowLength == gateWeight.Rows
-            && upWeight.RowLength == x.RowLength && SmallBatch(x, gateWeight) && Aligned(upWeight) && IsFloat(h))
-        {
-            var names = gateWeight.DType == DType.BF16 ? SwiGluBF16 : SwiGluF32;
-            int n = gateWeight.Rows;
-            Launch("decode", names[KernelRows(x.Rows)], (uint)((n + WarpsPerBlock - 1) / WarpsPerBlock), 32 * WarpsPerBlock, 0,
-                   x.Address, Code(x), x.Rows, x.RowLength, gateWeight.Address, upWeight.Address, h.Address, Code(h), n);
-            return;
-        }
+        if (TrySwiGluRows(x, gateWeight, upWeight, h, null, 0f)) return;
         using var gate = Allocate(h.DType, h.Shape);
         using var up = Allocate(h.DType, h.Shape);
         MatMul(x, false, gateWeight, true, gate);
         MatMul(x, false, upWeight, true, up);
         SwiGlu(gate, up, h);
+    }
+
+    public void NormSwiGluLinear(Tensor x, Tensor normWeight, float eps, Tensor gateWeight, Tensor upWeight, Tensor h)
+    {
+        if (TrySwiGluRows(x, gateWeight, upWeight, h, normWeight, eps)) return;
+        using var normed = Allocate(ActivationType, x.Shape);
+        RmsNorm(x, normWeight, eps, normed, null);
+        SwiGluLinear(normed, gateWeight, upWeight, h);
+    }
+
+    bool TrySwiGluRows(Tensor x, Tensor gateWeight, Tensor upWeight, Tensor h, Tensor? norm, float eps)
+    {
+        Own(x);
+        Own(gateWeight);
+        Own(upWeight);
+        Own(h);
+        if (gateWeight.DType != upWeight.DType || gateWeight.Rows != upWeight.Rows || h.Rows != x.Rows || h.RowLength != gateWeight.Rows
+            || upWeight.RowLength != x.RowLength || !SmallBatch(x, gateWeight) || !Aligned(upWeight) || !IsFloat(h) || !NormSuits(norm, x))
+            return false;
+        var names = gateWeight.DType == DType.BF16 ? SwiGluBF16 : SwiGluF32;
+        int n = gateWeight.Rows;
+        Launch("decode", names[KernelRows(x.Rows)], (uint)((n + WarpsPerBlock - 1) / WarpsPerBlock), 32 * WarpsPerBlock, 0,
+               x.Address, Code(x), x.Rows, x.RowLength, gateWeight.Address, upWeight.Address, h.Address, Code(h), n, AddressOf(norm), eps);
+        return true;
+    }
+
+    /// <summary>No norm, or a float32 norm weight of x's row length whose loads the kernels can make 16 bytes wide.</summary>
+    bool NormSuits(Tensor? norm, Tensor x)
+    {
+        if (norm == null) return true;
+        Own(norm);
+        return norm.DType == DType.F32 && norm.Count == x.RowLength && Aligned(norm);
     }
 
     public void RopeQueryKey(Tensor q, Tensor k, Tensor positions, Tensor invFreq, int headDim, float attentionScaling)
@@ -63,6 +91,22 @@ public sealed unsafe partial class CudaBackend
         long blocks = Math.Min((pairs + block - 1) / block, (long)_multiprocessors * 32);
         Launch("decode", "ropeQueryKey", (uint)blocks, block, 0, q.Address, k.Address, t, positions.Address, invFreq.Address, rows,
                q.RowLength, k.RowLength, headDim, attentionScaling);
+    }
+
+    public void RopeQueryKeyAppend(Tensor q, Tensor k, Tensor v, Tensor positions, Tensor invFreq, int headDim, float attentionScaling,
+                                   Tensor keyCache, Tensor valueCache)
+    {
+        RequireF32(invFreq);
+        int t = SameType(q, k, v, keyCache, valueCache);
+        int rows = (int)positions.Count;
+        if (k.RowLength != v.RowLength || keyCache.RowLength != k.RowLength || valueCache.RowLength != v.RowLength || k.Rows != rows || v.Rows != rows)
+            throw new ArgumentException($"rope append of {k} and {v} into {keyCache} / {valueCache} at {rows} positions");
+        long work = (long)rows * (q.RowLength / 2 + k.RowLength / 2 + v.RowLength);
+        if (work == 0) return;
+        const int block = 256;
+        long blocks = Math.Min((work + block - 1) / block, (long)_multiprocessors * 32);
+        Launch("decode", "ropeQueryKeyAppend", (uint)blocks, block, 0, q.Address, k.Address, v.Address, t, positions.Address,
+               invFreq.Address, rows, q.RowLength, k.RowLength, headDim, attentionScaling, keyCache.Address, valueCache.Address);
     }
 
     public void AttentionDecode(Tensor q, Tensor k, Tensor v, AttentionSpans spans, int headDim, float scale, Tensor output)
@@ -82,21 +126,28 @@ public sealed unsafe partial class CudaBackend
 
     public void ArgMax(Tensor x, Span<int> indices)
     {
-        Own(x);
         if (indices.Length != x.Rows) throw new ArgumentException($"argmax of {x.Rows} rows into {indices.Length} indices");
         if (x.Rows == 0) return;
         using var result = Allocate(DType.I32, x.Rows);
-        Launch("decode", "argmaxRows", (uint)x.Rows, 1024, 0, x.Address, Code(x), x.RowLength, result.Address);
+        ArgMax(x, result);
         Download(result, MemoryMarshal.AsBytes(indices));
+    }
+
+    public void ArgMax(Tensor x, Tensor indices)
+    {
+        Own(x);
+        Own(indices);
+        if (indices.DType != DType.I32 || indices.Count != x.Rows) throw new ArgumentException($"argmax of {x.Rows} rows into {indices}");
+        Launch("decode", "argmaxRows", (uint)x.Rows, 1024, 0, x.Address, Code(x), x.RowLength, indices.Address);
     }
 
     /// <summary>
     /// One launch of the matrix-vector kernel for up to three weights of one dtype read against the same small x, when every
     /// operand suits its 16-byte loads; false (nothing done) otherwise, and the caller takes the general path.
     /// </summary>
-    bool TryLinearRows(Tensor x, ReadOnlySpan<LinearOutput> outputs, float alpha, float beta)
+    bool TryLinearRows(Tensor x, ReadOnlySpan<LinearOutput> outputs, float alpha, float beta, Tensor? norm, float eps)
     {
-        if (outputs.Length is 0 or > 3) return false;
+        if (outputs.Length is 0 or > 3 || !NormSuits(norm, x)) return false;
         Own(x);
         var weightType = outputs[0].Weight.DType;
         var outputType = outputs[0].Output.DType;
@@ -120,7 +171,7 @@ public sealed unsafe partial class CudaBackend
                x.Address, Code(x), x.Rows, x.RowLength, alpha, beta, Code(s0.Output),
                s0.Weight.Address, AddressOf(s0.Bias), s0.Output.Address, s0.Weight.Rows,
                AddressOf(s1.Weight), AddressOf(s1.Bias), AddressOf(s1.Output), s1.Weight?.Rows ?? 0,
-               AddressOf(s2.Weight), AddressOf(s2.Bias), AddressOf(s2.Output), s2.Weight?.Rows ?? 0);
+               AddressOf(s2.Weight), AddressOf(s2.Bias), AddressOf(s2.Output), s2.Weight?.Rows ?? 0, AddressOf(norm), eps);
         return true;
     }
 

@@ -22,7 +22,7 @@ public sealed unsafe partial class CudaBackend
             else Scale(c, beta);
             return;
         }
-        if (!transA && transB && b.DType == DType.BF16 && TryLinearRows(a, [new LinearOutput(b, null, c)], alpha, beta)) return;
+        if (!transA && transB && b.DType == DType.BF16 && TryLinearRows(a, [new LinearOutput(b, null, c)], alpha, beta, null, 0f)) return;
         bool allF32 = a.DType == DType.F32 && b.DType == DType.F32;
         var operandType = allF32 || ActivationType == DType.F32 ? DType.F32 : DType.BF16;
         using var a2 = a.DType == operandType ? null : Converted(a, operandType);

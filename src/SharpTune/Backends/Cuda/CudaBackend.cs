@@ -123,6 +123,73 @@ public sealed unsafe partial class CudaBackend : IBackend
         fixed (byte* p = bytes) Cu.Check(Cu.cuMemcpyHtoDAsync_v2(t.Address, p, (nuint)bytes.Length, _device.Stream), "cuMemcpyHtoDAsync");
     }
 
+    public void Upload(ReadOnlySpan<int> values, Tensor destination)
+    {
+        Own(destination);
+        if (destination.DType != DType.I32 || values.Length != destination.Count) throw new ArgumentException($"{values.Length} ints into {destination}");
+        _device.MakeCurrent();
+        Upload(MemoryMarshal.AsBytes(values), destination);
+    }
+
+    public void ToHost(Tensor source, Span<int> destination)
+    {
+        Own(source);
+        if (source.DType != DType.I32 || destination.Length < source.Count) throw new ArgumentException($"{source} into {destination.Length} ints");
+        Download(source, MemoryMarshal.AsBytes(destination[..checked((int)source.Count)]));
+    }
+
+    /// <summary>
+    /// A CUDA graph of the work <paramref name="enqueue"/> issues on the stream (captured, not run); null while profiling,
+    /// which times each kernel by waiting for it.
+    /// </summary>
+    public IRecordedWork? Record(Action enqueue)
+    {
+        if (_profile != null) return null;
+        _device.MakeCurrent();
+        Cu.Check(Cu.cuStreamBeginCapture_v2(_device.Stream, Cu.CaptureModeRelaxed), "cuStreamBeginCapture");
+        _allocator.BeginRecording();
+        Exception? failure = null;
+        try { enqueue(); }
+        catch (Exception e) { failure = e; }
+        // The capture ends whatever happened, or the stream would stay unusable.
+        int ended = Cu.cuStreamEndCapture(_device.Stream, out nint graph);
+        var blocks = _allocator.EndRecording();
+        nint exec = 0;
+        int status = failure == null && ended == 0 ? Cu.cuGraphInstantiateWithFlags(out exec, graph, 0) : ended;
+        if (failure != null || status != 0)
+        {
+            if (graph != 0) Cu.cuGraphDestroy(graph);
+            _allocator.Forget(blocks);
+            if (failure != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+            Cu.Check(status, ended != 0 ? "cuStreamEndCapture" : "cuGraphInstantiateWithFlags");
+        }
+        return new CudaGraph(this, graph, exec, blocks);
+    }
+
+    sealed class CudaGraph(CudaBackend backend, nint graph, nint exec, CudaAllocator.RecordedBlocks blocks) : IRecordedWork
+    {
+        bool _disposed;
+
+        public void Replay()
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            backend._device.MakeCurrent();
+            Cu.Check(Cu.cuGraphLaunch(exec, backend._device.Stream), "cuGraphLaunch");
+        }
+
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            backend._device.MakeCurrent();
+            // Replays in flight still read the blocks: they go back to the free lists only after the stream is done.
+            backend._device.Synchronize();
+            Cu.cuGraphExecDestroy(exec);
+            Cu.cuGraphDestroy(graph);
+            backend._allocator.Forget(blocks);
+        }
+    }
+
     public void ToHost(Tensor source, Span<float> destination)
     {
         Own(source);

@@ -69,6 +69,15 @@ internal static unsafe partial class Cu
     [LibraryImport(Lib)] public static partial int cuLaunchKernel(nint f, uint gx, uint gy, uint gz, uint bx, uint by, uint bz,
                                                                  uint sharedBytes, nint stream, void** args, void** extra);
     [LibraryImport(Lib)] public static partial int cuGetErrorName(int error, out byte* name);
+    [LibraryImport(Lib)] public static partial int cuStreamBeginCapture_v2(nint stream, int mode);
+    [LibraryImport(Lib)] public static partial int cuStreamEndCapture(nint stream, out nint graph);
+    [LibraryImport(Lib)] public static partial int cuGraphInstantiateWithFlags(out nint exec, nint graph, ulong flags);
+    [LibraryImport(Lib)] public static partial int cuGraphLaunch(nint exec, nint stream);
+    [LibraryImport(Lib)] public static partial int cuGraphExecDestroy(nint exec);
+    [LibraryImport(Lib)] public static partial int cuGraphDestroy(nint graph);
+
+    /// <summary>CU_STREAM_CAPTURE_MODE_RELAXED: module loads and allocations may happen while a stream records.</summary>
+    public const int CaptureModeRelaxed = 2;
 
     public const int CUDA_ERROR_OUT_OF_MEMORY = 2;
     public const int AttrMaxDynamicSharedBytes = 8;

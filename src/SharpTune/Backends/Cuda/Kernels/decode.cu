@@ -53,32 +53,47 @@ template <int V> __device__ __forceinline__ void loadX(const void* x, int tx, i6
     }
 }
 
-// acc[r] += W[k0 .. k0+V) · x[r, k0 .. k0+V) for the rows r < m.
-template <int M, typename TW>
-__device__ __forceinline__ void fmaRows(const void* x, int tx, int m, int k, int k0, uint4 u, float* acc)
+// acc[r] += W[k0 .. k0+V) · x[r, k0 .. k0+V) for the rows r < m. With NORM, x is first multiplied by the RMSNorm weight
+// g and, when ss is given, ss[r] gathers Σx² (the caller scales the finished sums by each row's 1/rms).
+template <int M, typename TW, bool NORM>
+__device__ __forceinline__ void fmaRows(const void* x, int tx, int m, int k, int k0, uint4 u, float* acc, const float* g, float* ss)
 {
     constexpr int V = 16 / sizeof(TW);
-    float wf[V];
+    float wf[V], gv[V];
     unpack<TW>(u, wf);
+    if constexpr (NORM) loadX<V>(g, 0, k0, gv);
 #pragma unroll
     for (int r = 0; r < M; r++)
         if (r < m)
         {
             float xf[V];
             loadX<V>(x, tx, (i64)r * k + k0, xf);
+            if constexpr (NORM)
+#pragma unroll
+                for (int v = 0; v < V; v++)
+                {
+                    if (ss) ss[r] = fmaf(xf[v], xf[v], ss[r]);
+                    xf[v] *= gv[v];
+                }
 #pragma unroll
             for (int v = 0; v < V; v++) acc[r] = fmaf(wf[v], xf[v], acc[r]);
         }
 }
 
-// For each of the NW weight rows w[i] (k values each): acc[i·M + r] = w[i]·x[r] summed over the warp (every lane gets it).
+// For each of the NW weight rows w[i] (k values each): acc[i·M + r] = w[i]·x[r] summed over the warp (every lane gets it);
+// with NORM, x[r] is RmsNorm(x[r])·g: every warp sums Σx² of the rows it reads anyway and applies 1/rms to its sums, so the
+// normed rows are never stored and no warp waits on a pass over x before its weight stream starts.
 // A round issues all its loads (eight per lane over the NW rows) before the first use; a lane's loads past k are skipped.
-template <int M, int NW, typename TW>
-__device__ __forceinline__ void dotRows(const void* x, int tx, int m, int k, const TW* const* w, int lane, float* acc)
+template <int M, int NW, typename TW, bool NORM>
+__device__ __forceinline__ void dotRows(const void* x, int tx, int m, int k, const TW* const* w, int lane, float* acc,
+                                        const float* g, float eps)
 {
     constexpr int V = 16 / sizeof(TW), STEP = 32 * V, ROUND = 8 / NW;
+    float ss[M];
 #pragma unroll
     for (int i = 0; i < NW * M; i++) acc[i] = 0.f;
+#pragma unroll
+    for (int r = 0; r < M; r++) ss[r] = 0.f;
     for (int k0 = lane * V; k0 < k; k0 += ROUND * STEP)
     {
         uint4 u[NW][ROUND];
@@ -91,20 +106,29 @@ __device__ __forceinline__ void dotRows(const void* x, int tx, int m, int k, con
         for (int s = 0; s < ROUND; s++)
             if (k0 + s * STEP < k)
 #pragma unroll
-                for (int i = 0; i < NW; i++) fmaRows<M, TW>(x, tx, m, k, k0 + s * STEP, u[i][s], acc + i * M);
+                for (int i = 0; i < NW; i++) fmaRows<M, TW, NORM>(x, tx, m, k, k0 + s * STEP, u[i][s], acc + i * M, g, i == 0 ? ss : nullptr);
     }
 #pragma unroll
     for (int i = 0; i < NW * M; i++) acc[i] = warpSum(acc[i]);
+    if constexpr (NORM)
+#pragma unroll
+        for (int r = 0; r < M; r++)
+        {
+            // As rmsNorm: 1/sqrt(mean of squares + eps), correctly rounded.
+            float inv = 1.f / sqrtf(warpSum(ss[r]) / k + eps);
+#pragma unroll
+            for (int i = 0; i < NW; i++) acc[i * M + r] *= inv;
+        }
 }
 
 // Up to three linear layers reading the same x [m, k] in one launch (the q, k and v projections), one warp per output
 // feature: warps [0, n0) compute layer 0, the next n1 layer 1, the next n2 layer 2. y = alpha·x·Wᵀ + b + beta·y
-// (beta = 0 ignores y's contents; b may be null).
-template <int M, typename TW>
+// (beta = 0 ignores y's contents; b may be null); with a norm weight g, x is RmsNorm(x)·g.
+template <int M, typename TW, bool NORM>
 __device__ __forceinline__ void linearRows(const void* x, int tx, int m, int k, float alpha, float beta, int ty,
                                            const TW* w0, const float* b0, void* y0, int n0,
                                            const TW* w1, const float* b1, void* y1, int n1,
-                                           const TW* w2, const float* b2, void* y2, int n2)
+                                           const TW* w2, const float* b2, void* y2, int n2, const float* g, float eps)
 {
     int lane = threadIdx.x & 31;
     int j = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
@@ -118,7 +142,7 @@ __device__ __forceinline__ void linearRows(const void* x, int tx, int m, int k, 
     else return;
     const TW* row = w + (i64)j * k;
     float acc[M];
-    dotRows<M, 1, TW>(x, tx, m, k, &row, lane, acc);
+    dotRows<M, 1, TW, NORM>(x, tx, m, k, &row, lane, acc, g, eps);
 #pragma unroll
     for (int r = 0; r < M; r++)
         if (r < m && lane == r)
@@ -132,15 +156,16 @@ __device__ __forceinline__ void linearRows(const void* x, int tx, int m, int k, 
 }
 
 // h = silu(x·Wgᵀ)·(x·Wuᵀ) for x [m, k], Wg and Wu [n, k], h [m, n]: the gate and up projections and SwiGLU in one pass.
-template <int M, typename TW>
-__device__ __forceinline__ void swigluRows(const void* x, int tx, int m, int k, const TW* wg, const TW* wu, void* h, int th, int n)
+template <int M, typename TW, bool NORM>
+__device__ __forceinline__ void swigluRows(const void* x, int tx, int m, int k, const TW* wg, const TW* wu, void* h, int th, int n,
+                                           const float* g, float eps)
 {
     int lane = threadIdx.x & 31;
     int j = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (j >= n) return;
     const TW* rows[2] = { wg + (i64)j * k, wu + (i64)j * k };
     float acc[2 * M];
-    dotRows<M, 2, TW>(x, tx, m, k, rows, lane, acc);
+    dotRows<M, 2, TW, NORM>(x, tx, m, k, rows, lane, acc, g, eps);
 #pragma unroll
     for (int r = 0; r < M; r++)
         if (r < m && lane == r)
@@ -154,19 +179,22 @@ __device__ __forceinline__ void swigluRows(const void* x, int tx, int m, int k, 
 // blocks of a 3584-row product (7B's o and down) can all be resident on 132 SMs at once instead of leaving a second wave.
 #define DECODE_BLOCKS(M) ((M) <= 2 ? 4 : 2)
 
+// g (the RMSNorm weight, float32 [k]) may be null: the products of x itself.
 #define LINEAR_ENTRY(NAME, M, TW)                                                                                         \
     extern "C" __global__ void __launch_bounds__(256, DECODE_BLOCKS(M)) NAME(const void* x, int tx, int m, int k,        \
         float alpha, float beta, int ty, const TW* w0, const float* b0, void* y0, int n0, const TW* w1, const float* b1,   \
-        void* y1, int n1, const TW* w2, const float* b2, void* y2, int n2)                                                 \
+        void* y1, int n1, const TW* w2, const float* b2, void* y2, int n2, const float* g, float eps)                      \
     {                                                                                                                      \
-        linearRows<M, TW>(x, tx, m, k, alpha, beta, ty, w0, b0, y0, n0, w1, b1, y1, n1, w2, b2, y2, n2);                 \
+        if (g) linearRows<M, TW, true>(x, tx, m, k, alpha, beta, ty, w0, b0, y0, n0, w1, b1, y1, n1, w2, b2, y2, n2, g, eps); \
+        else linearRows<M, TW, false>(x, tx, m, k, alpha, beta, ty, w0, b0, y0, n0, w1, b1, y1, n1, w2, b2, y2, n2, g, eps); \
     }
 
 #define SWIGLU_ENTRY(NAME, M, TW)                                                                                         \
     extern "C" __global__ void __launch_bounds__(256, DECODE_BLOCKS(M)) NAME(const void* x, int tx, int m, int k,        \
-        const TW* wg, const TW* wu, void* h, int th, int n)                                                                \
+        const TW* wg, const TW* wu, void* h, int th, int n, const float* g, float eps)                                     \
     {                                                                                                                      \
-        swigluRows<M, TW>(x, tx, m, k, wg, wu, h, th, n);                                                                  \
+        if (g) swigluRows<M, TW, true>(x, tx, m, k, wg, wu, h, th, n, g, eps);                                            \
+        else swigluRows<M, TW, false>(x, tx, m, k, wg, wu, h, th, n, g, eps);                                             \
     }
 
 LINEAR_ENTRY(linearBF16x1, 1, bf16)
@@ -378,5 +406,41 @@ extern "C" __global__ void ropeQueryKey(void* q, void* k, int t, const int* posi
         float a = ld(x, t, base + j), b = ld(x, t, base + j + half);
         st(x, t, base + j, a * c - b * s);
         st(x, t, base + j + half, b * c + a * s);
+    }
+}
+
+// Decoding's rope and KV-cache append: the pairs of q's rows are rotated in place, those of k's rows rotated into row
+// positions[row] of keyCache, and v's rows copied into row positions[row] of valueCache (work items in that order). The
+// rotation is ropeQueryKey's.
+extern "C" __global__ void ropeQueryKeyAppend(void* q, const void* k, const void* v, int t, const int* positions, const float* invFreq,
+                                              int rows, int qWidth, int kWidth, int headDim, float scaling, void* keyCache, void* valueCache)
+{
+    int half = headDim / 2;
+    i64 qPairs = (i64)rows * (qWidth / 2), pairs = qPairs + (i64)rows * (kWidth / 2), work = pairs + (i64)rows * kWidth;
+    GRID_STRIDE(i, work)
+    {
+        if (i >= pairs)
+        {
+            i64 e = i - pairs;
+            int row = (int)(e / kWidth), c = (int)(e - (i64)row * kWidth);
+            st(valueCache, t, (i64)positions[row] * kWidth + c, ld(v, t, e));
+            continue;
+        }
+        bool query = i < qPairs;
+        int width = query ? qWidth : kWidth;
+        i64 pair = query ? i : i - qPairs;
+        int row = (int)(pair / (width / 2));
+        int rest = (int)(pair - (i64)row * (width / 2));
+        int head = rest / half, j = rest - head * half;
+        float angle = (float)positions[row] * invFreq[j];
+        float c = (float)cos((double)angle) * scaling;
+        float s = (float)sin((double)angle) * scaling;
+        i64 from = (i64)row * width + head * headDim;
+        i64 to = query ? from : (i64)positions[row] * width + head * headDim;
+        const void* src = query ? (const void*)q : k;
+        void* dst = query ? q : keyCache;
+        float a = ld(src, t, from + j), b = ld(src, t, from + j + half);
+        st(dst, t, to + j, a * c - b * s);
+        st(dst, t, to + j + half, b * c + a * s);
     }
 }
