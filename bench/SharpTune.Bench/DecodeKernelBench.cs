@@ -47,12 +47,16 @@ public static class DecodeKernelBench
         Report(be, "lm_head", head, bandwidth, w => be.Linear(x, w[0], null, logits));
 
         var norm = Ones(be, hidden);
+        Report(be, "q/k/v + rmsnorm", qkv, bandwidth, w => be.NormLinear(x, norm, 1e-6f, [new(w[0], qBias, q), new(w[1], kvBias, k), new(w[2], kvBias, v)]));
+        Report(be, "rmsnorm + gate/up + SwiGLU", gateUp, bandwidth, w => be.NormSwiGluLinear(x, norm, 1e-6f, w[0], w[1], h));
+        Report(be, "rmsnorm + lm_head", head, bandwidth, w => be.NormLinear(x, norm, 1e-6f, [new(w[0], null, logits)]));
         Report(be, "rmsnorm", [], bandwidth, _ => be.RmsNorm(x, norm, 1e-6f, q, null));
         using var positions = be.FromHost([63], 1);
         using var invFreq = be.FromHost(Enumerable.Range(0, headDim / 2).Select(i => MathF.Pow(1e6f, -2f * i / headDim)).ToArray(), DType.F32, headDim / 2);
         Report(be, "rope q+k", [], bandwidth, _ => be.RopeQueryKey(q, k, positions, invFreq, headDim, 1f));
         var keys = Normal(be, DType.BF16, 64, kvWidth);
         var values = Normal(be, DType.BF16, 64, kvWidth);
+        Report(be, "rope q+k + cache append", [], bandwidth, _ => be.RopeQueryKeyAppend(q, k, v, positions, invFreq, headDim, 1f, keys, values));
         var spans = AttentionSpans.ForCache(0, 63, 1);
         Report(be, "attention (64 keys)", [], bandwidth, _ => be.AttentionDecode(q, keys, values, spans, headDim, 1f / MathF.Sqrt(headDim), x));
         return 0;

@@ -11,7 +11,7 @@ namespace SharpTune.Backends.Cuda;
 /// </summary>
 public sealed unsafe partial class CudaBackend
 {
-    const int SmallBatchRows = 8, WarpsPerBlock = 8;
+    const int SmallBatchRows = 8, WarpsPerBlock = 2;
     static readonly string[] LinearBF16 = ["linearBF16x1", "linearBF16x2", "linearBF16x4", "linearBF16x8"];
     static readonly string[] LinearF32 = ["linearF32x1", "linearF32x2", "linearF32x4", "linearF32x8"];
     static readonly string[] SwiGluBF16 = ["swigluLinearBF16x1", "swigluLinearBF16x2", "swigluLinearBF16x4", "swigluLinearBF16x8"];
@@ -163,6 +163,11 @@ public sealed unsafe partial class CudaBackend
             warps += weight.Rows;
         }
         if (warps == 0 || warps > int.MaxValue) return false;
+        // Two output features a warp when one would leave more warps than the SMs hold at once (decode.cu's register caps).
+        long resident = (long)_multiprocessors * (x.Rows <= 2 ? 32 : 16);
+        bool pairs = warps > resident;
+        foreach (var o in outputs) pairs &= o.Weight.Rows % 2 == 0;
+        if (pairs) warps /= 2;
         var s0 = outputs[0];
         var s1 = outputs.Length > 1 ? outputs[1] : default;
         var s2 = outputs.Length > 2 ? outputs[2] : default;
@@ -171,7 +176,7 @@ public sealed unsafe partial class CudaBackend
                x.Address, Code(x), x.Rows, x.RowLength, alpha, beta, Code(s0.Output),
                s0.Weight.Address, AddressOf(s0.Bias), s0.Output.Address, s0.Weight.Rows,
                AddressOf(s1.Weight), AddressOf(s1.Bias), AddressOf(s1.Output), s1.Weight?.Rows ?? 0,
-               AddressOf(s2.Weight), AddressOf(s2.Bias), AddressOf(s2.Output), s2.Weight?.Rows ?? 0, AddressOf(norm), eps);
+               AddressOf(s2.Weight), AddressOf(s2.Bias), AddressOf(s2.Output), s2.Weight?.Rows ?? 0, AddressOf(norm), eps, pairs ? 1 : 0);
         return true;
     }
 

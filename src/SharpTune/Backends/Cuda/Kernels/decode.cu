@@ -68,13 +68,16 @@ __device__ __forceinline__ void fmaRows(const void* x, int tx, int m, int k, int
         {
             float xf[V];
             loadX<V>(x, tx, (i64)r * k + k0, xf);
+            // Braces: a pragma right after an if's condition would end the if (nvcc takes it for the statement).
             if constexpr (NORM)
+            {
 #pragma unroll
                 for (int v = 0; v < V; v++)
                 {
                     if (ss) ss[r] = fmaf(xf[v], xf[v], ss[r]);
                     xf[v] *= gv[v];
                 }
+            }
 #pragma unroll
             for (int v = 0; v < V; v++) acc[r] = fmaf(wf[v], xf[v], acc[r]);
         }
@@ -111,6 +114,7 @@ __device__ __forceinline__ void dotRows(const void* x, int tx, int m, int k, con
 #pragma unroll
     for (int i = 0; i < NW * M; i++) acc[i] = warpSum(acc[i]);
     if constexpr (NORM)
+    {
 #pragma unroll
         for (int r = 0; r < M; r++)
         {
@@ -119,19 +123,21 @@ __device__ __forceinline__ void dotRows(const void* x, int tx, int m, int k, con
 #pragma unroll
             for (int i = 0; i < NW; i++) acc[i * M + r] *= inv;
         }
+    }
 }
 
-// Up to three linear layers reading the same x [m, k] in one launch (the q, k and v projections), one warp per output
-// feature: warps [0, n0) compute layer 0, the next n1 layer 1, the next n2 layer 2. y = alpha·x·Wᵀ + b + beta·y
-// (beta = 0 ignores y's contents; b may be null); with a norm weight g, x is RmsNorm(x)·g.
-template <int M, typename TW, bool NORM>
+// Up to three linear layers reading the same x [m, k] in one launch (the q, k and v projections), R consecutive output
+// features per warp (R = 2 when one feature a warp would leave more warps than the SMs hold at once: a second, nearly empty
+// wave would double the time): features [0, n0) are layer 0's, the next n1 layer 1's, the next n2 layer 2's (each a multiple
+// of R). y = alpha·x·Wᵀ + b + beta·y (beta = 0 ignores y's contents; b may be null); with a norm weight g, x is RmsNorm(x)·g.
+template <int M, typename TW, bool NORM, int R>
 __device__ __forceinline__ void linearRows(const void* x, int tx, int m, int k, float alpha, float beta, int ty,
                                            const TW* w0, const float* b0, void* y0, int n0,
                                            const TW* w1, const float* b1, void* y1, int n1,
                                            const TW* w2, const float* b2, void* y2, int n2, const float* g, float eps)
 {
     int lane = threadIdx.x & 31;
-    int j = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    int j = (blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)) * R;
     const TW* w;
     const float* b;
     void* y;
@@ -140,19 +146,23 @@ __device__ __forceinline__ void linearRows(const void* x, int tx, int m, int k, 
     else if ((j -= n0) < n1) { w = w1; b = b1; y = y1; n = n1; }
     else if ((j -= n1) < n2) { w = w2; b = b2; y = y2; n = n2; }
     else return;
-    const TW* row = w + (i64)j * k;
-    float acc[M];
-    dotRows<M, 1, TW, NORM>(x, tx, m, k, &row, lane, acc, g, eps);
+    const TW* rows[R];
 #pragma unroll
-    for (int r = 0; r < M; r++)
-        if (r < m && lane == r)
-        {
-            i64 o = (i64)r * n + j;
-            float v = alpha * acc[r];
-            if (b != 0) v += b[j];
-            if (beta != 0.f) v += beta * ld(y, ty, o);
-            st(y, ty, o, v);
-        }
+    for (int i = 0; i < R; i++) rows[i] = w + (i64)(j + i) * k;
+    float acc[R * M];
+    dotRows<M, R, TW, NORM>(x, tx, m, k, rows, lane, acc, g, eps);
+#pragma unroll
+    for (int i = 0; i < R; i++)
+#pragma unroll
+        for (int r = 0; r < M; r++)
+            if (r < m && lane == i * M + r)
+            {
+                i64 o = (i64)r * n + j + i;
+                float v = alpha * acc[i * M + r];
+                if (b != 0) v += b[j + i];
+                if (beta != 0.f) v += beta * ld(y, ty, o);
+                st(y, ty, o, v);
+            }
 }
 
 // h = silu(x·Wgᵀ)·(x·Wuᵀ) for x [m, k], Wg and Wu [n, k], h [m, n]: the gate and up projections and SwiGLU in one pass.
@@ -170,27 +180,30 @@ __device__ __forceinline__ void swigluRows(const void* x, int tx, int m, int k, 
     for (int r = 0; r < M; r++)
         if (r < m && lane == r)
         {
-            float g = acc[r];
-            st(h, th, (i64)r * n + j, g / (1.f + expf(-g)) * acc[M + r]);
+            float gate = acc[r];
+            st(h, th, (i64)r * n + j, gate / (1.f + expf(-gate)) * acc[M + r]);
         }
 }
 
-// Blocks of 256 threads the register cap must let an SM hold: four for one or two rows (≤ 64 registers a thread), so the 448
-// blocks of a 3584-row product (7B's o and down) can all be resident on 132 SMs at once instead of leaving a second wave.
-#define DECODE_BLOCKS(M) ((M) <= 2 ? 4 : 2)
+// Blocks of 64 threads (2 warps), so blocks spread evenly over the SMs (with 8 warps a block, the 448 blocks of a 3584-row
+// product left some SMs four and others three), and the register cap that lets an SM hold 32 warps for one or two rows
+// (64 registers a thread), 16 for more.
+#define DECODE_BLOCKS(M) ((M) <= 2 ? 16 : 8)
 
-// g (the RMSNorm weight, float32 [k]) may be null: the products of x itself.
+// g (the RMSNorm weight, float32 [k]) may be null: the products of x itself. pairs: two output features a warp.
 #define LINEAR_ENTRY(NAME, M, TW)                                                                                         \
-    extern "C" __global__ void __launch_bounds__(256, DECODE_BLOCKS(M)) NAME(const void* x, int tx, int m, int k,        \
+    extern "C" __global__ void __launch_bounds__(64, DECODE_BLOCKS(M)) NAME(const void* x, int tx, int m, int k,         \
         float alpha, float beta, int ty, const TW* w0, const float* b0, void* y0, int n0, const TW* w1, const float* b1,   \
-        void* y1, int n1, const TW* w2, const float* b2, void* y2, int n2, const float* g, float eps)                      \
+        void* y1, int n1, const TW* w2, const float* b2, void* y2, int n2, const float* g, float eps, int pairs)           \
     {                                                                                                                      \
-        if (g) linearRows<M, TW, true>(x, tx, m, k, alpha, beta, ty, w0, b0, y0, n0, w1, b1, y1, n1, w2, b2, y2, n2, g, eps); \
-        else linearRows<M, TW, false>(x, tx, m, k, alpha, beta, ty, w0, b0, y0, n0, w1, b1, y1, n1, w2, b2, y2, n2, g, eps); \
+        if (g && pairs) linearRows<M, TW, true, 2>(x, tx, m, k, alpha, beta, ty, w0, b0, y0, n0, w1, b1, y1, n1, w2, b2, y2, n2, g, eps); \
+        else if (g) linearRows<M, TW, true, 1>(x, tx, m, k, alpha, beta, ty, w0, b0, y0, n0, w1, b1, y1, n1, w2, b2, y2, n2, g, eps); \
+        else if (pairs) linearRows<M, TW, false, 2>(x, tx, m, k, alpha, beta, ty, w0, b0, y0, n0, w1, b1, y1, n1, w2, b2, y2, n2, g, eps); \
+        else linearRows<M, TW, false, 1>(x, tx, m, k, alpha, beta, ty, w0, b0, y0, n0, w1, b1, y1, n1, w2, b2, y2, n2, g, eps); \
     }
 
 #define SWIGLU_ENTRY(NAME, M, TW)                                                                                         \
-    extern "C" __global__ void __launch_bounds__(256, DECODE_BLOCKS(M)) NAME(const void* x, int tx, int m, int k,        \
+    extern "C" __global__ void __launch_bounds__(64, DECODE_BLOCKS(M)) NAME(const void* x, int tx, int m, int k,         \
         const TW* wg, const TW* wu, void* h, int th, int n, const float* g, float eps)                                     \
     {                                                                                                                      \
         if (g) swigluRows<M, TW, true>(x, tx, m, k, wg, wu, h, th, n, g, eps);                                            \
