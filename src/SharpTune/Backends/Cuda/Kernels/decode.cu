@@ -396,40 +396,16 @@ extern "C" __global__ void __launch_bounds__(1024) attentionDecode(const void* q
     }
 }
 
-// elementwise.cu's rope (forward) on the queries and keys of the same rows in one launch: pairs [0, rows·qWidth/2) are
-// the queries', the rest the keys'.
-extern "C" __global__ void ropeQueryKey(void* q, void* k, int t, const int* positions, const float* invFreq, int rows, int qWidth,
-                                        int kWidth, int headDim, float scaling)
-{
-    int half = headDim / 2;
-    i64 qPairs = (i64)rows * (qWidth / 2), pairs = qPairs + (i64)rows * (kWidth / 2);
-    GRID_STRIDE(i, pairs)
-    {
-        bool query = i < qPairs;
-        void* x = query ? q : k;
-        int width = query ? qWidth : kWidth;
-        i64 pair = query ? i : i - qPairs;
-        int row = (int)(pair / (width / 2));
-        int rest = (int)(pair - (i64)row * (width / 2));
-        int head = rest / half, j = rest - head * half;
-        float angle = (float)positions[row] * invFreq[j];
-        float c = (float)cos((double)angle) * scaling;
-        float s = (float)sin((double)angle) * scaling;
-        i64 base = (i64)row * width + head * headDim;
-        float a = ld(x, t, base + j), b = ld(x, t, base + j + half);
-        st(x, t, base + j, a * c - b * s);
-        st(x, t, base + j + half, b * c + a * s);
-    }
-}
-
-// Decoding's rope and KV-cache append: the pairs of q's rows are rotated in place, those of k's rows rotated into row
-// positions[row] of keyCache, and v's rows copied into row positions[row] of valueCache (work items in that order). The
-// rotation is ropeQueryKey's.
-extern "C" __global__ void ropeQueryKeyAppend(void* q, const void* k, const void* v, int t, const int* positions, const float* invFreq,
+// Rope (elementwise.cu's, forward) on the queries and keys of the same rows in one launch, and decoding's KV-cache append:
+// the pairs of q's rows are rotated in place, those of k's rows into row positions[row] of keyCache, and v's rows copied
+// into row positions[row] of valueCache (work items in that order). Without caches (null) k is rotated in place and v is
+// not read.
+extern "C" __global__ void ropeQueryKeyAppend(void* q, void* k, const void* v, int t, const int* positions, const float* invFreq,
                                               int rows, int qWidth, int kWidth, int headDim, float scaling, void* keyCache, void* valueCache)
 {
     int half = headDim / 2;
-    i64 qPairs = (i64)rows * (qWidth / 2), pairs = qPairs + (i64)rows * (kWidth / 2), work = pairs + (i64)rows * kWidth;
+    i64 qPairs = (i64)rows * (qWidth / 2), pairs = qPairs + (i64)rows * (kWidth / 2);
+    i64 work = pairs + (valueCache ? (i64)rows * kWidth : 0);
     GRID_STRIDE(i, work)
     {
         if (i >= pairs)
@@ -449,9 +425,10 @@ extern "C" __global__ void ropeQueryKeyAppend(void* q, const void* k, const void
         float c = (float)cos((double)angle) * scaling;
         float s = (float)sin((double)angle) * scaling;
         i64 from = (i64)row * width + head * headDim;
-        i64 to = query ? from : (i64)positions[row] * width + head * headDim;
+        bool inPlace = query || !keyCache;
+        i64 to = inPlace ? from : (i64)positions[row] * width + head * headDim;
         const void* src = query ? (const void*)q : k;
-        void* dst = query ? q : keyCache;
+        void* dst = query ? q : inPlace ? k : keyCache;
         float a = ld(src, t, from + j), b = ld(src, t, from + j + half);
         st(dst, t, to + j, a * c - b * s);
         st(dst, t, to + j + half, b * c + a * s);
