@@ -20,35 +20,33 @@ public sealed class Generator(TransformerModel model, Tokenizer tokenizer)
         var stream = new TokenStream(prompt, options, tokenizer);
         using var cache = model.NewCache(prompt.Count + stream.Budget);
         var logits = options.IsArgMax ? [] : new float[model.Shape.Vocab];
-        Span<int> argMax = stackalloc int[1];
         // Greedy without penalties needs only the argmax, which the backend finds where the logits are.
-        string text = "";
+        string Accept(Tensor output, int? picked)
+        {
+            if (picked is int id) return stream.AcceptArgMax(id).Text;
+            model.Backend.ToHost(output, logits);
+            return stream.Accept(logits).Text;
+        }
+        int ArgMax(Tensor output)
+        {
+            Span<int> picked = stackalloc int[1];
+            model.Backend.ArgMax(output, picked);
+            return picked[0];
+        }
         if (!stream.Finished && !cancel.IsCancellationRequested)
         {
             using var output = model.Forward([.. prompt], cache);
-            if (options.IsArgMax)
-            {
-                model.Backend.ArgMax(output, argMax);
-                (text, _) = stream.AcceptArgMax(argMax[0]);
-            }
-            else
-            {
-                model.Backend.ToHost(output, logits);
-                (text, _) = stream.Accept(logits);
-            }
+            var text = Accept(output, options.IsArgMax ? ArgMax(output) : null);
+            if (text.Length > 0) onText?.Invoke(text);
         }
-        if (text.Length > 0) onText?.Invoke(text);
         // Then one token per step, each step's device work the same (a GPU replays it as one graph).
         using var step = model.NewDecodeStep(cache, options.IsArgMax);
         while (!stream.Finished && !cancel.IsCancellationRequested)
         {
-            if (options.IsArgMax) (text, _) = stream.AcceptArgMax(step.RunArgMax(stream.LastToken));
-            else
-            {
-                step.Run(stream.LastToken);
-                model.Backend.ToHost(step.Logits, logits);
-                (text, _) = stream.Accept(logits);
-            }
+            int? picked = null;
+            if (options.IsArgMax) picked = step.RunArgMax(stream.LastToken);
+            else step.Run(stream.LastToken);
+            var text = Accept(step.Logits, picked);
             if (text.Length > 0) onText?.Invoke(text);
         }
         var (rest, result) = stream.Complete();

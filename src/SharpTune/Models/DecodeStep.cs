@@ -22,7 +22,7 @@ public sealed class DecodeStep : IDisposable
     readonly Tensor _hidden, _picked;
     IRecordedWork? _recorded;
     Tensor? _recordedFrequencies;
-    int _steps;
+    bool _ranOnce;
 
     internal DecodeStep(TransformerModel model, KvCache cache, bool argMax)
     {
@@ -64,7 +64,7 @@ public sealed class DecodeStep : IDisposable
             _recorded.Dispose();
             _recorded = null;
         }
-        if (_recorded == null && _steps > 0)
+        if (_recorded == null && _ranOnce)
         {
             _recorded = be.Record(Enqueue);
             _recordedFrequencies = _model.Rope.Frequencies;
@@ -72,7 +72,7 @@ public sealed class DecodeStep : IDisposable
         if (_recorded != null) _recorded.Replay();
         else Enqueue();
         _cache.Length = position + 1;
-        _steps++;
+        _ranOnce = true;
     }
 
     /// <summary>Runs <paramref name="token"/> and returns the greedy next token (picked on the backend; 4 bytes come back).</summary>

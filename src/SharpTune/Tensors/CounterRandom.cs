@@ -19,7 +19,10 @@ public static class CounterRandom
     /// Element <paramref name="index"/>'s 16 random bits: one hash serves four consecutive elements (lowest bits first), which
     /// makes a dropout mask four times cheaper to generate than a hash per element; 16 bits resolve a dropout probability to 1/65536.
     /// </summary>
-    public static uint Bits16(ulong seed, ulong index) => (uint)(Hash(seed, index >> 2) >> (int)(16 * (index & 3))) & 0xFFFF;
+    public static uint Bits16(ulong seed, ulong index) => Lane16(Hash(seed, index >> 2), (int)(index & 3));
+
+    /// <summary>The 16 bits of lane 0..3 (lowest first) of a hash: what <see cref="Bits16"/> takes for element 4·k + lane.</summary>
+    public static uint Lane16(ulong hash, int lane) => (uint)(hash >> (16 * lane)) & 0xFFFF;
 
     /// <summary>Uniform in [0, 1) with 16 bits: <see cref="Bits16"/> / 65536.</summary>
     public static float Uniform(ulong seed, ulong index) => Bits16(seed, index) * (1f / 65536);

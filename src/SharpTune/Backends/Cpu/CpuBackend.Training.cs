@@ -168,7 +168,7 @@ public sealed unsafe partial class CpuBackend
             for (long i = start; i < end; i++)
             {
                 if ((i & 3) == 0) bits = CounterRandom.Hash(Seed, (ulong)i >> 2);
-                float dropped = (uint)(bits >> (int)(16 * (i & 3))) % 65536 < Threshold ? 0f : X[i] * KeepScale;
+                float dropped = CounterRandom.Lane16(bits, (int)(i & 3)) < Threshold ? 0f : X[i] * KeepScale;
                 Y[i] = Accumulate ? Y[i] + dropped : dropped;
             }
         }
