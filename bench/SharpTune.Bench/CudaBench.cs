@@ -114,6 +114,19 @@ public static class CudaBench
                                      : $"; host {issuing * 1000.0 / Stopwatch.Frequency / tokens:F2} ms/token issuing the forward pass"));
             PrintProfile(be, tokens);
         }
+        // Sampled steps (temperature 0.7, top-k 50, top-p 0.9): the filters and the draw on the GPU inside the recorded step.
+        {
+            using var cache = model.NewCache(tokens + 16);
+            var filter = new TokenFilter(0.7f, 50, 0.9f, 0f);
+            using var step = model.NewDecodeStep(cache, filter);
+            var random = new Xoshiro256(1);
+            int next = 1;
+            for (int i = 0; i < 8; i++) next = step.RunDraw(next, random.NextUInt64() >> 11);
+            var watch = Stopwatch.StartNew();
+            for (int i = 0; i < tokens; i++) next = step.RunDraw(next, random.NextUInt64() >> 11);
+            double rate = tokens / watch.Elapsed.TotalSeconds;
+            Console.WriteLine($"  sampled: {rate:F1} tokens/s = {rate / limit:P1} of the limit (graph, recorded: {step.IsRecorded}; temperature 0.7, top-k 50, top-p 0.9 drawn on the GPU)");
+        }
         var (issue, backToBack) = LaunchCost(be);
         Console.WriteLine($"  launches: {issue * 1e6:F1} µs to issue a small kernel, {backToBack * 1e6:F1} µs each when issued back to back");
         Console.WriteLine($"  peak device memory in tensors {be.PeakMemoryInUse / (double)(1L << 30):F2} GiB");

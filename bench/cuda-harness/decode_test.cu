@@ -1,20 +1,23 @@
 // Stand-alone check of decode.cu's matrix-vector kernels, built with nvcc on the GPU machine (no .NET needed there):
 //   nvcc -arch=sm_90 -std=c++17 -o /tmp/decode_test bench/cuda-harness/decode_test.cu && /tmp/decode_test
-// It includes the embedded kernel sources as NVRTC sees them (common.cu first) and compares one launch of
-// linearBF16x1 (with and without the folded RMSNorm) against a float64 loop on the host.
+// It includes the embedded kernel sources as NVRTC sees them (common.cu first), compares one launch of linearBF16x1 (with
+// and without the folded RMSNorm) and of gemv.cu's streamLinearx1 against a float64 loop on the host, and times both
+// kernels on the 7B shapes (q/k/v, o, down, gate+up as one product) back to back; stream_sweep.sh builds it for
+// several shapes of gemv.cu's streaming.
 #include <cstdio>
 #include <cmath>
 #include <vector>
 #include <cstdint>
 #include "../../src/SharpTune/Backends/Cuda/Kernels/common.cu"
 #include "../../src/SharpTune/Backends/Cuda/Kernels/decode.cu"
+#include "../../src/SharpTune/Backends/Cuda/Kernels/gemv.cu"
 
 static unsigned short toBf16(float f) { unsigned u; memcpy(&u, &f, 4); return (unsigned short)((u + 0x7fff + ((u >> 16) & 1)) >> 16); }
 static float fromBf16(unsigned short h) { unsigned u = (unsigned)h << 16; float f; memcpy(&f, &u, 4); return f; }
 
 int main()
 {
-    const int k = 264, n = 200;
+    const int k = 2056, n = 200;
     std::vector<unsigned short> w(n * k), x(k);
     std::vector<float> g(k);
     unsigned s = 1;
@@ -27,13 +30,21 @@ int main()
     cudaMemcpy(dw, w.data(), w.size() * 2, cudaMemcpyHostToDevice);
     cudaMemcpy(dx, x.data(), x.size() * 2, cudaMemcpyHostToDevice);
     cudaMemcpy(dg, g.data(), k * 4, cudaMemcpyHostToDevice);
-    for (int variant = 0; variant < 4; variant++)
+    // gemv.cu's layout (CudaBackend.Decode.cs's StreamSharedBytes).
+    auto streamShared = [](int m, int k, bool) { return STREAM_WARPS * STREAM_STAGES * (STREAM_PIECE * 2 + 8) + m * k * 4 + 160; };
+    cudaFuncSetAttribute(streamLinearx1, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 << 10);
+    for (int variant = 0; variant < 6; variant++)
     {
-        int norm = variant & 1, pairs = variant >> 1;
+        int norm = variant & 1, pairs = (variant >> 1) & 1, stream = variant >> 2;
         cudaMemset(dy, 0, n * 4);
         int warps = pairs ? n / 2 : n;
-        linearBF16x1<<<(warps + 1) / 2, 64>>>(dx, 1, 1, k, 1.f, 0.f, 0, (const bf16*)dw, nullptr, dy, n, nullptr, nullptr, nullptr, 0,
-                                              nullptr, nullptr, nullptr, 0, norm ? dg : nullptr, 1e-6f, pairs);
+        if (stream)
+            streamLinearx1<<<(n + STREAM_WARPS - 1) / STREAM_WARPS, 32 * STREAM_WARPS, streamShared(1, k, norm)>>>((const bf16*)dx, 1, k, 1.f, 0.f, 0,
+                (const bf16*)dw, nullptr, dy, n - 16, (const bf16*)dw + (n - 16) * k, nullptr, (float*)dy + n - 16, 16, nullptr, nullptr, nullptr, 0,
+                norm ? dg : nullptr, 1e-6f);
+        else
+            linearBF16x1<<<(warps + 1) / 2, 64>>>(dx, 1, 1, k, 1.f, 0.f, 0, (const bf16*)dw, nullptr, dy, n, nullptr, nullptr, nullptr, 0,
+                                                  nullptr, nullptr, nullptr, 0, norm ? dg : nullptr, 1e-6f, pairs);
         cudaError_t e = cudaDeviceSynchronize();
         std::vector<float> y(n);
         cudaMemcpy(y.data(), dy, n * 4, cudaMemcpyDeviceToHost);
@@ -47,7 +58,39 @@ int main()
             num += (y[j] - r) * (y[j] - r);
             den += r * r;
         }
-        printf("linearBF16x1 norm=%d pairs=%d: %s, relative error %.3g (y[0] %g)\n", norm, pairs, cudaGetErrorString(e), std::sqrt(num / den), y[0]);
+        printf("%s norm=%d pairs=%d: %s, relative error %.3g (y[0] %g)\n", stream ? "streamLinearx1" : "linearBF16x1", norm, pairs, cudaGetErrorString(e), std::sqrt(num / den), y[0]);
     }
+    // Timing on the 7B shapes: 20 launches back to back after a warm-up, weights 1 GB apart so L2 holds none of them.
+    struct Shape { const char* name; int n, k; } shapes[] = {{"q/k/v", 4608, 3584}, {"o", 3584, 3584}, {"down", 3584, 18944}, {"gate+up", 37888, 3584}};
+    void* big; size_t bigBytes = (size_t)20 << 30;
+    cudaMalloc(&big, bigBytes);
+    void* xs; void* ys; cudaMalloc(&xs, 18944 * 2); cudaMalloc(&ys, 37888 * 4);
+    cudaMemset(xs, 0, 18944 * 2);
+    cudaEvent_t e0, e1; cudaEventCreate(&e0); cudaEventCreate(&e1);
+    for (auto sh : shapes)
+        for (int stream = 0; stream < 2; stream++)
+        {
+            size_t bytes = (size_t)sh.n * sh.k * 2;
+            int copies = (int)(bigBytes / bytes) < 20 ? (int)(bigBytes / bytes) : 20;
+            auto launch = [&](int i) {
+                const bf16* w = (const bf16*)((char*)big + (size_t)i % copies * bytes);
+                if (stream) streamLinearx1<<<132, 32 * STREAM_WARPS, streamShared(1, sh.k, false)>>>((const bf16*)xs, 1, sh.k, 1.f, 0.f, 0, w, nullptr, ys, sh.n,
+                                                                    nullptr, nullptr, nullptr, 0, nullptr, nullptr, nullptr, 0, nullptr, 0.f);
+                else
+                {
+                    int pairs = sh.n > 132 * 32, warps = pairs ? sh.n / 2 : sh.n;
+                    linearBF16x1<<<(warps + 1) / 2, 64>>>(xs, 1, 1, sh.k, 1.f, 0.f, 0, w, nullptr, ys, sh.n, nullptr, nullptr, nullptr, 0,
+                                                          nullptr, nullptr, nullptr, 0, nullptr, 0.f, pairs);
+                }
+            };
+            for (int i = 0; i < 3; i++) launch(i);
+            cudaEventRecord(e0);
+            for (int i = 0; i < 20; i++) launch(i);
+            cudaEventRecord(e1);
+            cudaEventSynchronize(e1);
+            float ms; cudaEventElapsedTime(&ms, e0, e1);
+            printf("%-8s %-14s %7.1f us/call %6.0f GB/s (%s)\n", sh.name, stream ? "streamLinearx1" : "linearBF16x1", ms * 1000 / 20,
+                   bytes / (ms / 20 * 1e-3) / 1e9, cudaGetErrorString(cudaGetLastError()));
+        }
     return 0;
 }

@@ -1,4 +1,5 @@
 using SharpTune.Models;
+using SharpTune.Tensors;
 using SharpTune.Tokenization;
 
 namespace SharpTune.Inference;
@@ -19,32 +20,45 @@ public sealed class Generator(TransformerModel model, Tokenizer tokenizer)
         if (prompt.Count == 0) throw new SharpTuneException("the prompt is empty");
         var stream = new TokenStream(prompt, options, tokenizer);
         using var cache = model.NewCache(prompt.Count + stream.Budget);
-        var logits = options.IsArgMax ? [] : new float[model.Shape.Vocab];
-        // Greedy without penalties needs only the argmax, which the backend finds where the logits are.
+        // Greedy without penalties needs only the argmax, and a plain draw only the filters and one random number: the
+        // backend picks where the logits are. Otherwise the logits come to the host for the sampler.
+        var draw = options.IsPlainDraw ? options.Filter : (TokenFilter?)null;
+        bool picksOnBackend = options.IsArgMax || draw != null;
+        var logits = picksOnBackend ? [] : new float[model.Shape.Vocab];
+        var be = model.Backend;
         string Accept(Tensor output, int? picked)
         {
-            if (picked is int id) return stream.AcceptArgMax(id).Text;
-            model.Backend.ToHost(output, logits);
+            if (picked is int id) return (options.IsArgMax ? stream.AcceptArgMax(id) : stream.AcceptDrawn(id)).Text;
+            be.ToHost(output, logits);
             return stream.Accept(logits).Text;
         }
-        int ArgMax(Tensor output)
+        int Pick(Tensor output)
         {
             Span<int> picked = stackalloc int[1];
-            model.Backend.ArgMax(output, picked);
+            if (draw is TokenFilter filter)
+            {
+                ulong bits = stream.NextDrawBits();
+                using var bitsTensor = be.FromHost([(int)(uint)bits, (int)(uint)(bits >> 32)], 2);
+                using var pickedTensor = be.Allocate(DType.I32, 1);
+                be.Sample(output, filter, bitsTensor, pickedTensor);
+                be.ToHost(pickedTensor, picked);
+            }
+            else be.ArgMax(output, picked);
             return picked[0];
         }
         if (!stream.Finished && !cancel.IsCancellationRequested)
         {
             using var output = model.Forward([.. prompt], cache);
-            var text = Accept(output, options.IsArgMax ? ArgMax(output) : null);
+            var text = Accept(output, picksOnBackend ? Pick(output) : null);
             if (text.Length > 0) onText?.Invoke(text);
         }
         // Then one token per step, each step's device work the same (a GPU replays it as one graph).
-        using var step = model.NewDecodeStep(cache, options.IsArgMax);
+        using var step = draw is TokenFilter d ? model.NewDecodeStep(cache, d) : model.NewDecodeStep(cache, options.IsArgMax);
         while (!stream.Finished && !cancel.IsCancellationRequested)
         {
             int? picked = null;
             if (options.IsArgMax) picked = step.RunArgMax(stream.LastToken);
+            else if (draw != null) picked = step.RunDraw(stream.LastToken, stream.NextDrawBits());
             else step.Run(stream.LastToken);
             var text = Accept(step.Logits, picked);
             if (text.Length > 0) onText?.Invoke(text);

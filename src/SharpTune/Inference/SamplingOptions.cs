@@ -1,3 +1,5 @@
+using SharpTune.Tensors;
+
 namespace SharpTune.Inference;
 
 /// <summary>How to pick each next token and when to stop (Hugging Face generate's and OpenAI's knobs).</summary>
@@ -25,7 +27,15 @@ public sealed record SamplingOptions
     public bool IsGreedy => Temperature <= 0f || TopK == 1;
 
     /// <summary>Greedy with no penalties and no logprobs: the next token is the logits' argmax and nothing else of them is needed.</summary>
-    public bool IsArgMax => IsGreedy && RepetitionPenalty == 1f && PresencePenalty == 0f && FrequencyPenalty == 0f && !Logprobs;
+    public bool IsArgMax => IsGreedy && !NeedsLogits;
+
+    /// <summary>Sampled, with no penalties and no logprobs: the filters and the draw alone, which a GPU runs where the logits are.</summary>
+    public bool IsPlainDraw => !IsGreedy && !NeedsLogits;
+
+    /// <summary>The temperature and truncation filters of a sampled step.</summary>
+    public TokenFilter Filter => new(Temperature, TopK, TopP, MinP);
+
+    bool NeedsLogits => RepetitionPenalty != 1f || PresencePenalty != 0f || FrequencyPenalty != 0f || Logprobs;
 }
 
 /// <summary>One request's own sampling values (an API call's fields); null keeps the server's default.</summary>

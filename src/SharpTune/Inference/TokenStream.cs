@@ -58,8 +58,26 @@ public sealed class TokenStream
     /// </summary>
     public (string Text, GeneratedToken? Token) AcceptArgMax(int id)
     {
-        if (Finished) throw new InvalidOperationException("generation already finished");
         if (!_options.IsArgMax) throw new InvalidOperationException("these sampling options need the logits");
+        return AcceptPicked(id);
+    }
+
+    /// <summary>
+    /// As <see cref="Accept(Span{float})"/> for options where <see cref="SamplingOptions.IsPlainDraw"/> holds, given the
+    /// token drawn where the logits are with the bits of <see cref="NextDrawBits"/>.
+    /// </summary>
+    public (string Text, GeneratedToken? Token) AcceptDrawn(int id)
+    {
+        if (!_options.IsPlainDraw) throw new InvalidOperationException("these sampling options need the logits");
+        return AcceptPicked(id);
+    }
+
+    /// <summary>The random bits of the next draw, from the seeded stream a host draw would use (so a seed gives one run).</summary>
+    public ulong NextDrawBits() => _sampler.NextDrawBits();
+
+    (string Text, GeneratedToken? Token) AcceptPicked(int id)
+    {
+        if (Finished) throw new InvalidOperationException("generation already finished");
         return Take(id, null);
     }
 

@@ -14,8 +14,9 @@ public sealed class DecodeStep : IDisposable
     readonly TransformerModel _model;
     readonly KvCache _cache;
     readonly bool _argMax;
-    // int32 [4]: token, position, key start, key end.
-    readonly Tensor _state, _token, _position, _keyStart, _keyEnd;
+    readonly TokenFilter? _draw;
+    // int32 [6]: token, position, key start, key end, and the next draw's 53 random bits (low word first).
+    readonly Tensor _state, _token, _position, _keyStart, _keyEnd, _drawBits;
     readonly int[] _spanStart = [0], _spanEnd = [1];
     readonly AttentionSpans _spans;
     readonly LayerActivations _activations;
@@ -24,17 +25,20 @@ public sealed class DecodeStep : IDisposable
     Tensor? _recordedFrequencies;
     bool _ranOnce;
 
-    internal DecodeStep(TransformerModel model, KvCache cache, bool argMax)
+    internal DecodeStep(TransformerModel model, KvCache cache, bool argMax, TokenFilter? draw = null)
     {
+        if (argMax && draw != null) throw new ArgumentException("a step picks its token by argmax or by a draw, not both");
         _model = model;
         _cache = cache;
         _argMax = argMax;
+        _draw = draw;
         var be = model.Backend;
-        _state = be.Zeros(DType.I32, 4);
+        _state = be.Zeros(DType.I32, 6);
         _token = _state.SliceRows(0, 1);
         _position = _state.SliceRows(1, 1);
         _keyStart = _state.SliceRows(2, 1);
         _keyEnd = _state.SliceRows(3, 1);
+        _drawBits = _state.SliceRows(4, 2);
         _spans = new AttentionSpans(_spanStart, _spanEnd, _keyStart, _keyEnd);
         _activations = new LayerActivations(be, model.Shape, 1);
         _hidden = be.Allocate(be.ActivationType, 1, model.Shape.Hidden);
@@ -49,7 +53,9 @@ public sealed class DecodeStep : IDisposable
     public Tensor Logits { get; }
 
     /// <summary>Runs <paramref name="token"/> at position cache.Length and appends its keys and values; the logits are in <see cref="Logits"/>.</summary>
-    public void Run(int token)
+    public void Run(int token) => Run(token, 0);
+
+    void Run(int token, ulong drawBits)
     {
         var be = _model.Backend;
         int position = _cache.Length;
@@ -57,7 +63,7 @@ public sealed class DecodeStep : IDisposable
         _model.Rope.EnsureLength(position + 1);
         _spanStart[0] = 0;
         _spanEnd[0] = position + 1;
-        be.Upload([token, position, 0, position + 1], _state);
+        be.Upload([token, position, 0, position + 1, (int)(uint)drawBits, (int)(uint)(drawBits >> 32)], _state);
         if (_recorded != null && !ReferenceEquals(_recordedFrequencies, _model.Rope.Frequencies))
         {
             // Dynamic rope scaling rebuilt its frequencies: the recording reads the old tensor.
@@ -80,6 +86,22 @@ public sealed class DecodeStep : IDisposable
     {
         if (!_argMax) throw new InvalidOperationException("this step was made without argmax");
         Run(token);
+        return Picked();
+    }
+
+    /// <summary>
+    /// Runs <paramref name="token"/> and returns the next token drawn on the backend by the step's filter with the random
+    /// <paramref name="drawBits"/> (53 bits, <see cref="TokenFilter.Uniform"/>); 4 bytes come back.
+    /// </summary>
+    public int RunDraw(int token, ulong drawBits)
+    {
+        if (_draw == null) throw new InvalidOperationException("this step was made without a draw");
+        Run(token, drawBits);
+        return Picked();
+    }
+
+    int Picked()
+    {
         Span<int> picked = stackalloc int[1];
         _model.Backend.ToHost(_picked, picked);
         return picked[0];
@@ -93,6 +115,7 @@ public sealed class DecodeStep : IDisposable
             layer.Forward(be, _model.Shape, _hidden, _position, _spans, _activations, _cache, _model.Rope);
         _model.Head(_hidden, Logits);
         if (_argMax) be.ArgMax(Logits, _picked);
+        else if (_draw is TokenFilter draw) be.Sample(Logits, draw, _drawBits, _picked);
     }
 
     public void Dispose()

@@ -137,6 +137,9 @@ public sealed class TransformerModel : IDisposable
     /// the step also picks the greedy token on the backend.</summary>
     public DecodeStep NewDecodeStep(KvCache cache, bool argMax) => new(this, cache, argMax);
 
+    /// <summary>A decoding step that draws its next token on the backend with <paramref name="draw"/>.</summary>
+    public DecodeStep NewDecodeStep(KvCache cache, TokenFilter draw) => new(this, cache, false, draw);
+
     /// <summary>
     /// Replaces every weight with an owned float32 copy (full fine-tuning updates weights in place, and checkpoints may be
     /// BF16 or read-only memory maps). Tied embeddings stay one tensor.

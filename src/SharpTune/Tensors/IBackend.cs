@@ -193,6 +193,22 @@ public interface IBackend : IDisposable
         Upload(picked, indices);
     }
 
+    /// <summary>
+    /// picked[0] = the token <see cref="TokenFilter.Pick"/> draws from logits [1, vocab] (float32) with the uniform number
+    /// whose 53 bits are the two int32 of <paramref name="uniformBits"/> (low word first). A GPU draws where the logits are,
+    /// inside a recorded decoding step; its top-p keeps every token tied with the last one kept (the host's sort keeps some).
+    /// </summary>
+    void Sample(Tensor logits, TokenFilter filter, Tensor uniformBits, Tensor picked)
+    {
+        if (!IsHost) throw new NotSupportedException($"{Name} has no Sample");
+        if (logits.Rows != 1 || logits.DType != DType.F32) throw new ArgumentException($"sampling draws from one float32 row, not {logits}");
+        var bits = uniformBits.AsIntSpan();
+        var row = System.Buffers.ArrayPool<float>.Shared.Rent(logits.RowLength);
+        logits.AsSpan().CopyTo(row);
+        picked.AsIntSpan()[0] = filter.Pick(row.AsSpan(0, logits.RowLength), TokenFilter.Uniform((uint)bits[0] | (ulong)(uint)bits[1] << 32));
+        System.Buffers.ArrayPool<float>.Shared.Return(row);
+    }
+
     /// <summary>Overwrites an int32 tensor with host values (as stream-ordered work: earlier ops still see the old values).</summary>
     void Upload(ReadOnlySpan<int> values, Tensor destination)
     {

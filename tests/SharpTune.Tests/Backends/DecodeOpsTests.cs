@@ -203,17 +203,41 @@ public class DecodeOpsTests
     public void GreedyGenerationPicksTheSameTokensFromTheArgMaxAsFromTheLogits()
     {
         using var model = TransformerModel.Load(TestData.BundledModel, Be);
-        var generator = new Generator(model, Tokenizer.FromModelDirectory(TestData.BundledModel));
         var argMax = new SamplingOptions { Temperature = 0f, MaxNewTokens = 40 };
-        var viaLogits = argMax with { Logprobs = true };
         Assert.True(argMax.IsArgMax);
-        Assert.False(viaLogits.IsArgMax);
-        var a = generator.Generate([1], argMax);
+        GenerateOnTheBackendAndFromTheLogits(BundledGenerator(model), argMax);
+    }
+
+    [Fact]
+    public void SampledGenerationDrawsTheSameTokensOnTheBackendAsFromTheLogits()
+    {
+        using var model = TransformerModel.Load(TestData.BundledModel, Be);
+        var generator = BundledGenerator(model);
+        var draw = new SamplingOptions { Temperature = 0.9f, TopK = 20, TopP = 0.9f, Seed = 5, MaxNewTokens = 40 };
+        Assert.True(draw.IsPlainDraw);
+        var tokens = GenerateOnTheBackendAndFromTheLogits(generator, draw);
+        // The draws follow the seed: another seed, another text; and they are not the greedy text.
+        Assert.NotEqual(tokens, generator.Generate([1], draw with { Seed = 6 }).TokenIds);
+        Assert.NotEqual(tokens, generator.Generate([1], draw with { Temperature = 0f }).TokenIds);
+    }
+
+    /// <summary>
+    /// Generates with <paramref name="options"/> (the token picked where the logits are) and with logprobs on (the logits
+    /// brought to the host sampler): the same 40 tokens and text.
+    /// </summary>
+    static IReadOnlyList<int> GenerateOnTheBackendAndFromTheLogits(Generator generator, SamplingOptions options)
+    {
+        var viaLogits = options with { Logprobs = true };
+        Assert.False(viaLogits.IsArgMax || viaLogits.IsPlainDraw);
+        var a = generator.Generate([1], options);
         var b = generator.Generate([1], viaLogits);
         Assert.Equal(40, a.TokenIds.Count);
         Assert.Equal(b.TokenIds, a.TokenIds);
         Assert.Equal(b.Text, a.Text);
+        return a.TokenIds;
     }
+
+    static Generator BundledGenerator(TransformerModel model) => new(model, Tokenizer.FromModelDirectory(TestData.BundledModel));
 
     [Theory]
     [InlineData(DType.F32)]

@@ -96,6 +96,69 @@ public static class CudaChecks
     }
 
     /// <summary>
+    /// The GPU's draw (IBackend.Sample) against the host's TokenFilter.Pick on two rows of 152k random logits, for temperature
+    /// alone and with top-k, top-p and min-p: the same token for every one of 24 random numbers per filter and row (random
+    /// logits have no ties, where the two may differ). Error = the share of draws that differ.
+    /// </summary>
+    public static CudaCheckResult SampleMatchesHost(IBackend gpu)
+    {
+        const int vocab = 151936, draws = 24;
+        var random = new Xoshiro256(9);
+        var flat = new float[vocab];
+        for (int i = 0; i < vocab; i++) flat[i] = (float)(4 * (random.NextDouble() + random.NextDouble() + random.NextDouble() - 1.5));
+        // A peaked row as a trained model's: 300 tokens well above the rest, so top-p alone keeps a few hundred (the GPU
+        // gathers them first) where on the flat row it keeps most of the vocabulary.
+        var peaked = (float[])flat.Clone();
+        for (int i = 0; i < 300; i++) peaked[i * 499 + 7] += 10f;
+        TokenFilter[] filters = [new(1f, 0, 1f, 0f), new(0.7f, 50, 1f, 0f), new(1f, 0, 0.9f, 0f), new(0.6f, 0, 0.5f, 0f),
+                                 new(1.2f, 200, 0.8f, 0.05f), new(0.5f, 0, 1f, 0.1f), new(1f, 1000, 0.95f, 0f), new(0.8f, 0, 0.95f, 0.01f)];
+        using var bits = gpu.Allocate(DType.I32, 2);
+        using var picked = gpu.Allocate(DType.I32, 1);
+        int differ = 0, total = 0;
+        var got = new int[1];
+        var host = new float[vocab];
+        var firstDifference = "";
+        foreach (var (rowName, values) in new[] { ("flat", flat), ("peaked", peaked) })
+        {
+            using var logits = gpu.FromHost(values, DType.F32, 1, vocab);
+            foreach (var filter in filters)
+                for (int d = 0; d < draws; d++, total++)
+                {
+                    ulong b = random.NextUInt64() >> 11;
+                    gpu.Upload([(int)(uint)b, (int)(uint)(b >> 32)], bits);
+                    gpu.Sample(logits, filter, bits, picked);
+                    gpu.ToHost(picked, got);
+                    values.CopyTo(host, 0);
+                    int expected = filter.Pick(host, TokenFilter.Uniform(b));
+                    if (got[0] == expected) continue;
+                    if (differ++ == 0) firstDifference = $"; first: {rowName} row, {filter}: drew {got[0]}, the host {expected}";
+                }
+        }
+        return new("sampling on the GPU vs the host", differ / (double)total, 0, $"{total - differ}/{total} draws equal{firstDifference}");
+    }
+
+    /// <summary>
+    /// Sampled generation (temperature, top-k, top-p, one seed) on the GPU, drawn inside the recorded step, against the CPU's
+    /// generator: the same tokens (float32 mode, where the logits agree to about 1e-6).
+    /// </summary>
+    public static CudaCheckResult SampledGenerationMatchesCpu(IBackend gpu, string modelDir)
+    {
+        var options = new SamplingOptions { Temperature = 0.9f, TopK = 40, TopP = 0.9f, Seed = 11, MaxNewTokens = 64 };
+        var tokenizer = Tokenizer.FromModelDirectory(modelDir);
+        IReadOnlyList<int> Run(IBackend be)
+        {
+            using var model = TransformerModel.Load(modelDir, be);
+            return new Generator(model, tokenizer).Generate([1, 2, 3], options).TokenIds;
+        }
+        var cpu = Run(CpuBackend.Instance);
+        var cuda = Run(gpu);
+        int same = Enumerable.Range(0, Math.Min(cpu.Count, cuda.Count)).TakeWhile(i => cpu[i] == cuda[i]).Count();
+        bool equal = same == cpu.Count && cpu.Count == cuda.Count;
+        return new($"{Path.GetFileName(modelDir)} sampled generation GPU vs CPU {gpu.ActivationType}", equal ? 0 : 1, 0,
+                   $"{same} of {cpu.Count} tokens equal before the first difference (GPU made {cuda.Count})");
+    }
+
+    /// <summary>
     /// <paramref name="steps"/> LoRA steps (r 8, alpha 32, dropout 0.05, all linear, AdamW at ms-swift's LoRA default lr 1e-4)
     /// on stories260K's own greedy text on the GPU and on the CPU from the same initialization; error = the largest relative
     /// difference of a step's loss. (At lr 1e-3 the two rows are memorized and the loss falls to 0.01, where relative
@@ -119,13 +182,6 @@ public static class CudaChecks
                    $"CPU loss {cpu[0]:F4} -> {cpu[^1]:F4}, GPU {cuda[0]:F4} -> {cuda[^1]:F4}, worst at step {worstStep}");
     }
 
-    /// <summary>
-    /// The decoding ops (linear with bias and residual for 1 to 8 rows, MatMul's small-batch path, grouped q/k/v, SwiGLU-linear,
-    /// rope of queries and keys,
-    /// attention of two rows against a long cache)
-    /// against the CPU backend fed the same values, with bfloat16 and float32 weights; error = the worst relative error.
-    /// Argmax must agree exactly (rows with ties and a NaN); a mismatch counts as error 1.
-    /// </summary>
     /// <summary>
     /// The decode step replayed as a recording (CUDA graph) against the direct forward pass, token by token on the same
     /// GPU: the same kernels on the same values, so logits must be identical and the greedy tokens too (64 steps, starting
@@ -164,6 +220,12 @@ public static class CudaChecks
                    $"{sameTokens}/{steps} tokens equal, logits {worst:G3}, recorded: {recorded}");
     }
 
+    /// <summary>
+    /// The decoding ops (linear with bias and residual for 1 to 8 rows, MatMul's small-batch path, grouped q/k/v, SwiGLU-linear,
+    /// the same with the RMSNorm folded in, products of 64 MiB weights, rope of queries and keys, attention of two rows
+    /// against a long cache) against the CPU backend fed the same values, with bfloat16 and float32 weights; error = the
+    /// worst relative error. Argmax must agree exactly (rows with ties and a NaN); a mismatch counts as error 1.
+    /// </summary>
     public static CudaCheckResult DecodeOps(IBackend gpu, double limit)
     {
         IBackend cpu = CpuBackend.Instance;
@@ -197,7 +259,9 @@ public static class CudaChecks
             if (!(e <= limit)) failing.Add($"{name} {e:G3}");
         }
         var act = gpu.ActivationType;
-        const int k = 264, n = 200, kvWidth = 40;
+        const int n = 200, kvWidth = 40;
+        // k = 2056: rows of two whole pieces and part of a third in gemv.cu's streamed products (Hopper).
+        foreach (int k in new[] { 264, 2056 })
         foreach (var weightType in new[] { DType.BF16, DType.F32 })
         foreach (int m in new[] { 1, 3, 8 })
         {
@@ -207,32 +271,32 @@ public static class CudaChecks
             var y = Pair(act, m, n);
             gpu.Linear(x.Gpu, w.Gpu, bias.Gpu, y.Gpu, 1f);
             cpu.Linear(x.Cpu, w.Cpu, bias.Cpu, y.Cpu, 1f);
-            Compare($"linear {weightType} m={m}", y.Gpu, y.Cpu);
+            Compare($"linear {weightType} m={m} k={k}", y.Gpu, y.Cpu);
             var z = Pair(act, m, n);
             gpu.MatMul(x.Gpu, false, w.Gpu, true, z.Gpu, 0.5f, 1f);
             cpu.MatMul(x.Cpu, false, w.Cpu, true, z.Cpu, 0.5f, 1f);
-            Compare($"matmul {weightType} m={m}", z.Gpu, z.Cpu);
+            Compare($"matmul {weightType} m={m} k={k}", z.Gpu, z.Cpu);
             var wk = Weight(weightType, kvWidth, k);
             var wv = Weight(weightType, kvWidth, k);
             var (q, kk, v) = (Pair(act, m, n), Pair(act, m, kvWidth), Pair(act, m, kvWidth));
             gpu.Linear(x.Gpu, [new(w.Gpu, bias.Gpu, q.Gpu), new(wk.Gpu, null, kk.Gpu), new(wv.Gpu, bias.Gpu.SliceRows(0, kvWidth), v.Gpu)]);
             cpu.Linear(x.Cpu, [new(w.Cpu, bias.Cpu, q.Cpu), new(wk.Cpu, null, kk.Cpu), new(wv.Cpu, bias.Cpu.SliceRows(0, kvWidth), v.Cpu)]);
-            Compare($"grouped q {weightType} m={m}", q.Gpu, q.Cpu);
-            Compare($"grouped k {weightType} m={m}", kk.Gpu, kk.Cpu);
-            Compare($"grouped v {weightType} m={m}", v.Gpu, v.Cpu);
+            Compare($"grouped q {weightType} m={m} k={k}", q.Gpu, q.Cpu);
+            Compare($"grouped k {weightType} m={m} k={k}", kk.Gpu, kk.Cpu);
+            Compare($"grouped v {weightType} m={m} k={k}", v.Gpu, v.Cpu);
             var h = Pair(act, m, kvWidth);
             gpu.SwiGluLinear(x.Gpu, wk.Gpu, wv.Gpu, h.Gpu);
             cpu.SwiGluLinear(x.Cpu, wk.Cpu, wv.Cpu, h.Cpu);
-            Compare($"swiglu-linear {weightType} m={m}", h.Gpu, h.Cpu);
+            Compare($"swiglu-linear {weightType} m={m} k={k}", h.Gpu, h.Cpu);
             // The RMSNorm folded into the products: the CPU norms into float32 rows first.
             var norm = Pair(DType.F32, k);
             gpu.NormLinear(x.Gpu, norm.Gpu, 1e-6f, [new(w.Gpu, bias.Gpu, q.Gpu), new(wk.Gpu, null, kk.Gpu)]);
             cpu.NormLinear(x.Cpu, norm.Cpu, 1e-6f, [new(w.Cpu, bias.Cpu, q.Cpu), new(wk.Cpu, null, kk.Cpu)]);
-            Compare($"norm-linear q {weightType} m={m}", q.Gpu, q.Cpu);
-            Compare($"norm-linear k {weightType} m={m}", kk.Gpu, kk.Cpu);
+            Compare($"norm-linear q {weightType} m={m} k={k}", q.Gpu, q.Cpu);
+            Compare($"norm-linear k {weightType} m={m} k={k}", kk.Gpu, kk.Cpu);
             gpu.NormSwiGluLinear(x.Gpu, norm.Gpu, 1e-6f, wk.Gpu, wv.Gpu, h.Gpu);
             cpu.NormSwiGluLinear(x.Cpu, norm.Cpu, 1e-6f, wk.Cpu, wv.Cpu, h.Cpu);
-            Compare($"norm-swiglu-linear {weightType} m={m}", h.Gpu, h.Cpu);
+            Compare($"norm-swiglu-linear {weightType} m={m} k={k}", h.Gpu, h.Cpu);
             foreach (var t in new[] { x, w, bias, y, z, wk, wv, q, kk, v, h, norm })
             {
                 t.Gpu.Dispose();
@@ -243,6 +307,7 @@ public static class CudaChecks
         foreach (var weightType in new[] { DType.BF16, DType.F32 })
         foreach (int m in new[] { 1, 3 })
         {
+            const int k = 264;
             var x = Pair(act, m, k);
             var (wq, wk, wv) = (Weight(weightType, 10000, k), Weight(weightType, kvWidth, k), Weight(weightType, kvWidth, k));
             var (q, kk, v) = (Pair(act, m, 10000), Pair(act, m, kvWidth), Pair(act, m, kvWidth));
@@ -256,6 +321,32 @@ public static class CudaChecks
             Compare($"wide norm-linear q {weightType} m={m}", q.Gpu, q.Cpu);
             Compare($"wide norm-linear k {weightType} m={m}", kk.Gpu, kk.Cpu);
             foreach (var t in new[] { x, wq, wk, wv, q, kk, v, bias, norm })
+            {
+                t.Gpu.Dispose();
+                t.Cpu.Dispose();
+            }
+        }
+        // Weights of 64 MiB and more: on Hopper, gemv.cu's streamed products (rows of two whole pieces and part of a third).
+        foreach (int m in new[] { 1, 3, 8 })
+        {
+            const int k = 4104, wide = 8192;
+            var x = Pair(act, m, k);
+            var (w, gate, up) = (Weight(DType.BF16, 2 * wide, k), Weight(DType.BF16, wide, k), Weight(DType.BF16, wide, k));
+            var (bias, norm) = (Pair(DType.F32, 2 * wide), Pair(DType.F32, k));
+            var (y, h) = (Pair(act, m, 2 * wide), Pair(act, m, wide));
+            gpu.Linear(x.Gpu, w.Gpu, bias.Gpu, y.Gpu, 1f);
+            cpu.Linear(x.Cpu, w.Cpu, bias.Cpu, y.Cpu, 1f);
+            Compare($"large linear m={m}", y.Gpu, y.Cpu);
+            gpu.NormLinear(x.Gpu, norm.Gpu, 1e-6f, [new(w.Gpu, bias.Gpu, y.Gpu)]);
+            cpu.NormLinear(x.Cpu, norm.Cpu, 1e-6f, [new(w.Cpu, bias.Cpu, y.Cpu)]);
+            Compare($"large norm-linear m={m}", y.Gpu, y.Cpu);
+            gpu.SwiGluLinear(x.Gpu, gate.Gpu, up.Gpu, h.Gpu);
+            cpu.SwiGluLinear(x.Cpu, gate.Cpu, up.Cpu, h.Cpu);
+            Compare($"large swiglu-linear m={m}", h.Gpu, h.Cpu);
+            gpu.NormSwiGluLinear(x.Gpu, norm.Gpu, 1e-6f, gate.Gpu, up.Gpu, h.Gpu);
+            cpu.NormSwiGluLinear(x.Cpu, norm.Cpu, 1e-6f, gate.Cpu, up.Cpu, h.Cpu);
+            Compare($"large norm-swiglu-linear m={m}", h.Gpu, h.Cpu);
+            foreach (var t in new[] { x, w, gate, up, bias, norm, y, h })
             {
                 t.Gpu.Dispose();
                 t.Cpu.Dispose();

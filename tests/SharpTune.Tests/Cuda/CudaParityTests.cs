@@ -102,5 +102,12 @@ public class CudaParityTests(CudaBackends gpus) : IClassFixture<CudaBackends>
         AssertPassed(CudaChecks.DecodeOps(gpus.Require(DType.BF16), 1e-2));
     }
 
+    [SkippableFact]
+    public void SamplingOnTheGpuMatchesTheHost() => AssertPassed(CudaChecks.SampleMatchesHost(gpus.Require(DType.BF16)));
+
+    [SkippableFact]
+    public void SampledGenerationMatchesTheCpu() =>
+        AssertPassed(CudaChecks.SampledGenerationMatchesCpu(gpus.Require(DType.F32), TestData.Model("stories260K")));
+
     static void AssertPassed(CudaCheckResult result) => Assert.True(result.Passed, result.ToString());
 }

@@ -5,9 +5,11 @@ namespace SharpTune.Backends.Cuda;
 
 /// <summary>
 /// Decoding: products of up to <see cref="SmallBatchRows"/> activation rows with a linear layer's weight run as
-/// bandwidth-bound matrix-vector kernels (decode.cu) instead of cuBLAS, with the RMSNorm before them, the bias, a residual
-/// add, the q/k/v grouping or the SwiGLU of the gate and up projections folded in, rope and the KV-cache append in one
-/// launch, so a decoder layer is six launches; and greedy picking on the GPU, so a step sends back 4 bytes, not the logits.
+/// bandwidth-bound matrix-vector kernels instead of cuBLAS (decode.cu's, and on Hopper gemv.cu's for the large weights,
+/// streamed through shared memory by the copy engine), with the RMSNorm before them, the bias, a residual add, the q/k/v
+/// grouping or the SwiGLU of the gate and up projections folded in, rope and the KV-cache append in one launch, so a decoder
+/// layer is six launches, each a programmatic dependent of the one before; and the next token picked on the GPU (greedy, or
+/// drawn after temperature, top-k, top-p and min-p), so a step sends back 4 bytes, not the logits.
 /// </summary>
 public sealed unsafe partial class CudaBackend
 {
@@ -65,9 +67,15 @@ public sealed unsafe partial class CudaBackend
         if (gateWeight.DType != upWeight.DType || gateWeight.Rows != upWeight.Rows || h.Rows != x.Rows || h.RowLength != gateWeight.Rows
             || upWeight.RowLength != x.RowLength || !SmallBatch(x, gateWeight) || !Aligned(upWeight) || !IsFloat(h) || !NormSuits(norm, x))
             return false;
-        var names = gateWeight.DType == DType.BF16 ? SwiGluBF16 : SwiGluF32;
         int n = gateWeight.Rows;
-        Launch("decode", names[KernelRows(x.Rows)], (uint)((n + WarpsPerBlock - 1) / WarpsPerBlock), 32 * WarpsPerBlock, 0,
+        if (gateWeight.DType == DType.BF16 && StreamSuits(x, 2 * gateWeight.ByteLength))
+        {
+            LaunchDependent("gemv", StreamSwiGlu[KernelRows(x.Rows)], StreamBlocks(n), 1, 32 * StreamWarps, StreamShared(x),
+                   x.Address, x.Rows, x.RowLength, gateWeight.Address, upWeight.Address, h.Address, Code(h), n, AddressOf(norm), eps);
+            return true;
+        }
+        var names = gateWeight.DType == DType.BF16 ? SwiGluBF16 : SwiGluF32;
+        LaunchDependent("decode", names[KernelRows(x.Rows)], (uint)((n + WarpsPerBlock - 1) / WarpsPerBlock), 1, 32 * WarpsPerBlock, 0,
                x.Address, Code(x), x.Rows, x.RowLength, gateWeight.Address, upWeight.Address, h.Address, Code(h), n, AddressOf(norm), eps);
         return true;
     }
@@ -105,7 +113,7 @@ public sealed unsafe partial class CudaBackend
         if (work == 0) return;
         const int block = 256;
         long blocks = Math.Min((work + block - 1) / block, (long)_multiprocessors * 32);
-        Launch("decode", "ropeQueryKeyAppend", (uint)blocks, block, 0, q.Address, k.Address, AddressOf(v), t, positions.Address,
+        LaunchDependent("decode", "ropeQueryKeyAppend", (uint)blocks, 1, block, 0, q.Address, k.Address, AddressOf(v), t, positions.Address,
                invFreq.Address, (int)positions.Count, q.RowLength, k.RowLength, headDim, scaling, AddressOf(keyCache), AddressOf(valueCache));
     }
 
@@ -120,7 +128,7 @@ public sealed unsafe partial class CudaBackend
             return;
         }
         var (start, end) = Spans(spans);
-        Launch("decode", "attentionDecode", (uint)spans.Count, (uint)heads, 1024, 0, q.Address, k.Address, v.Address, t,
+        LaunchDependent("decode", "attentionDecode", (uint)spans.Count, (uint)heads, 1024, 0, q.Address, k.Address, v.Address, t,
                start.Address, end.Address, heads, kvHeads, headDim, scale, output.Address);
     }
 
@@ -138,7 +146,20 @@ public sealed unsafe partial class CudaBackend
         Own(x);
         Own(indices);
         if (indices.DType != DType.I32 || indices.Count != x.Rows) throw new ArgumentException($"argmax of {x.Rows} rows into {indices}");
-        Launch("decode", "argmaxRows", (uint)x.Rows, 1024, 0, x.Address, Code(x), x.RowLength, indices.Address);
+        LaunchDependent("decode", "argmaxRows", (uint)x.Rows, 1, 1024, 0, x.Address, Code(x), x.RowLength, indices.Address);
+    }
+
+    public void Sample(Tensor logits, TokenFilter filter, Tensor uniformBits, Tensor picked)
+    {
+        Own(logits);
+        Own(uniformBits);
+        Own(picked);
+        if (logits.Rows != 1 || logits.DType != DType.F32) throw new ArgumentException($"sampling draws from one float32 row, not {logits}");
+        if (uniformBits.DType != DType.I32 || uniformBits.Count != 2 || picked.DType != DType.I32 || picked.Count != 1)
+            throw new ArgumentException($"sampling takes int32 [2] random bits and an int32 [1] result, not {uniformBits} and {picked}");
+        if (!(filter.Temperature > 0f)) throw new ArgumentException($"sampling needs a temperature above 0, not {filter.Temperature}");
+        LaunchDependent("decode", "sampleRow", 1, 1, 1024, 0, logits.Address, logits.RowLength, filter.Temperature, filter.TopK,
+                        filter.TopP, filter.MinP, uniformBits.Address, picked.Address);
     }
 
     /// <summary>
@@ -163,16 +184,25 @@ public sealed unsafe partial class CudaBackend
             warps += weight.Rows;
         }
         if (warps == 0 || warps > int.MaxValue) return false;
+        var s0 = outputs[0];
+        var s1 = outputs.Length > 1 ? outputs[1] : default;
+        var s2 = outputs.Length > 2 ? outputs[2] : default;
+        if (weightType == DType.BF16 && StreamSuits(x, warps * x.RowLength * 2))
+        {
+            LaunchDependent("gemv", StreamLinear[KernelRows(x.Rows)], StreamBlocks(warps), 1, 32 * StreamWarps, StreamShared(x),
+                   x.Address, x.Rows, x.RowLength, alpha, beta, Code(s0.Output),
+                   s0.Weight.Address, AddressOf(s0.Bias), s0.Output.Address, s0.Weight.Rows,
+                   AddressOf(s1.Weight), AddressOf(s1.Bias), AddressOf(s1.Output), s1.Weight?.Rows ?? 0,
+                   AddressOf(s2.Weight), AddressOf(s2.Bias), AddressOf(s2.Output), s2.Weight?.Rows ?? 0, AddressOf(norm), eps);
+            return true;
+        }
         // Two output features a warp when one would leave more warps than the SMs hold at once (decode.cu's register caps).
         long resident = (long)_multiprocessors * (x.Rows <= 2 ? 32 : 16);
         bool pairs = warps > resident;
         foreach (var o in outputs) pairs &= o.Weight.Rows % 2 == 0;
         if (pairs) warps /= 2;
-        var s0 = outputs[0];
-        var s1 = outputs.Length > 1 ? outputs[1] : default;
-        var s2 = outputs.Length > 2 ? outputs[2] : default;
         var names = weightType == DType.BF16 ? LinearBF16 : LinearF32;
-        Launch("decode", names[KernelRows(x.Rows)], (uint)((warps + WarpsPerBlock - 1) / WarpsPerBlock), 32 * WarpsPerBlock, 0,
+        LaunchDependent("decode", names[KernelRows(x.Rows)], (uint)((warps + WarpsPerBlock - 1) / WarpsPerBlock), 1, 32 * WarpsPerBlock, 0,
                x.Address, Code(x), x.Rows, x.RowLength, alpha, beta, Code(s0.Output),
                s0.Weight.Address, AddressOf(s0.Bias), s0.Output.Address, s0.Weight.Rows,
                AddressOf(s1.Weight), AddressOf(s1.Bias), AddressOf(s1.Output), s1.Weight?.Rows ?? 0,
@@ -187,6 +217,27 @@ public sealed unsafe partial class CudaBackend
         int perLoad = 16 / weight.DType.SizeInBytes();
         return x.RowLength == weight.RowLength && x.RowLength % perLoad == 0 && Aligned(x) && Aligned(weight);
     }
+
+    // gemv.cu's streamed products (Hopper's bulk copies): STREAM_WARPS warps a block, each with a ring of STREAM_STAGES
+    // pieces of STREAM_PIECE bfloat16 weights, one block an SM; for weights of StreamMinimumBytes or more (gemv.cu has the
+    // measurements: the 7B down, gate/up and head gain, its q/k/v and o lose).
+    const int StreamWarps = 16, StreamStages = 2, StreamPiece = 2048, StreamSharedLimit = 227 << 10;
+    const long StreamMinimumBytes = 64L << 20;
+    static readonly string[] StreamLinear = ["streamLinearx1", "streamLinearx2", "streamLinearx4", "streamLinearx8"];
+    static readonly string[] StreamSwiGlu = ["streamSwiGlux1", "streamSwiGlux2", "streamSwiGlux4", "streamSwiGlux8"];
+
+    /// <summary>Hopper or later, x bfloat16, weights large enough to gain, and x's staged rows within shared memory.</summary>
+    bool StreamSuits(Tensor x, long weightBytes) =>
+        _device.Major >= 9 && x.DType == DType.BF16 && weightBytes >= StreamMinimumBytes && StreamSharedBytes(x) <= StreamSharedLimit;
+
+    /// <summary>gemv.cu's layout: the rings, their 8-byte barriers, x [m, k] as float32, 1/rms [8], scratch [32].</summary>
+    static long StreamSharedBytes(Tensor x) =>
+        StreamWarps * StreamStages * (StreamPiece * 2 + 8) + (long)x.Rows * x.RowLength * 4 + 40 * 4;
+
+    static uint StreamShared(Tensor x) => (uint)StreamSharedBytes(x);
+
+    /// <summary>One block per STREAM_WARPS features, at most one an SM (each warp then streams several features).</summary>
+    uint StreamBlocks(long features) => (uint)Math.Min((features + StreamWarps - 1) / StreamWarps, _multiprocessors);
 
     static nint AddressOf(Tensor? t) => t?.Address ?? 0;
 

@@ -15,6 +15,9 @@ public sealed unsafe partial class CudaBackend : IBackend
     readonly KernelModules _kernels;
     readonly nint _cublas;
     int _multiprocessors;
+    /// <summary>Programmatic dependent launches (<see cref="LaunchDependent"/>): Hopper and later, unless SHARPTUNE_CUDA_PDL=0
+    /// (for measuring what they bring, or ruling them out).</summary>
+    readonly bool _programmaticLaunch;
     /// <summary>With SHARPTUNE_CUDA_PROFILE=1, every kernel and matrix product waits for the GPU and its time is summed per
     /// name (for benchmarks: it serializes host and device).</summary>
     readonly Dictionary<string, (double Seconds, int Calls)>? _profile =
@@ -26,6 +29,7 @@ public sealed unsafe partial class CudaBackend : IBackend
         _allocator = new CudaAllocator(device);
         _kernels = new KernelModules(device);
         ActivationType = activationType;
+        _programmaticLaunch = device.Major >= 9 && Environment.GetEnvironmentVariable("SHARPTUNE_CUDA_PDL") != "0";
         Cu.Check(Cu.cuDeviceGetAttribute(out _multiprocessors, Cu.AttrMultiprocessorCount, device.Ordinal), "cuDeviceGetAttribute");
         try { Cublas.Check(Cublas.cublasCreate_v2(out _cublas), "cublasCreate"); }
         catch (DllNotFoundException e) { throw new SharpTuneException($"--device cuda: cuBLAS is missing ({e.Message}); install the CUDA toolkit libraries or use --device cpu"); }
@@ -271,7 +275,18 @@ public sealed unsafe partial class CudaBackend : IBackend
     void Launch(string module, string function, uint grid, uint block, uint sharedBytes, params ReadOnlySpan<Arg> args) =>
         Launch(module, function, grid, 1, block, sharedBytes, args);
 
-    void Launch(string module, string function, uint gridX, uint gridY, uint block, uint sharedBytes, params ReadOnlySpan<Arg> args)
+    void Launch(string module, string function, uint gridX, uint gridY, uint block, uint sharedBytes, params ReadOnlySpan<Arg> args) =>
+        Launch(false, module, function, gridX, gridY, block, sharedBytes, args);
+
+    /// <summary>
+    /// Launches a kernel that calls common.cu's gridDependencyWait before it touches what earlier work wrote, as a
+    /// programmatic dependent of the kernel before it (sm_90 and later): it is scheduled while that one finishes, so
+    /// decoding's short kernels overlap their starts and their weights' first bytes with the previous kernel's tail.
+    /// </summary>
+    void LaunchDependent(string module, string function, uint gridX, uint gridY, uint block, uint sharedBytes, params ReadOnlySpan<Arg> args) =>
+        Launch(_programmaticLaunch, module, function, gridX, gridY, block, sharedBytes, args);
+
+    void Launch(bool dependent, string module, string function, uint gridX, uint gridY, uint block, uint sharedBytes, ReadOnlySpan<Arg> args)
     {
         _device.MakeCurrent();
         var f = _kernels.Function(module, function, sharedBytes);
@@ -284,7 +299,18 @@ public sealed unsafe partial class CudaBackend : IBackend
         }
         if (gridX == 0 || gridY == 0) return;
         long started = ProfileStart();
-        int status = Cu.cuLaunchKernel(f, gridX, gridY, 1, block, 1, 1, sharedBytes, _device.Stream, pointers, null);
+        int status;
+        if (dependent)
+        {
+            var attribute = new Cu.LaunchAttribute { Id = Cu.LaunchAttributeProgrammaticStreamSerialization, Value = 1 };
+            var config = new Cu.LaunchConfig
+            {
+                GridX = gridX, GridY = gridY, GridZ = 1, BlockX = block, BlockY = 1, BlockZ = 1,
+                SharedBytes = sharedBytes, Stream = _device.Stream, Attributes = &attribute, AttributeCount = 1,
+            };
+            status = Cu.cuLaunchKernelEx(&config, f, pointers, null);
+        }
+        else status = Cu.cuLaunchKernel(f, gridX, gridY, 1, block, 1, 1, sharedBytes, _device.Stream, pointers, null);
         if (status != 0) Cu.Check(status, $"cuLaunchKernel({function})"); // the message is built only on failure: launches are per token
         ProfileEnd(function, started);
     }

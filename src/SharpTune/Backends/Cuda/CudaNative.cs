@@ -68,6 +68,7 @@ internal static unsafe partial class Cu
     [LibraryImport(Lib)] public static partial int cuFuncSetAttribute(nint function, int attribute, int value);
     [LibraryImport(Lib)] public static partial int cuLaunchKernel(nint f, uint gx, uint gy, uint gz, uint bx, uint by, uint bz,
                                                                  uint sharedBytes, nint stream, void** args, void** extra);
+    [LibraryImport(Lib)] public static partial int cuLaunchKernelEx(LaunchConfig* config, nint f, void** args, void** extra);
     [LibraryImport(Lib)] public static partial int cuGetErrorName(int error, out byte* name);
     [LibraryImport(Lib)] public static partial int cuStreamBeginCapture_v2(nint stream, int mode);
     [LibraryImport(Lib)] public static partial int cuStreamEndCapture(nint stream, out nint graph);
@@ -75,6 +76,27 @@ internal static unsafe partial class Cu
     [LibraryImport(Lib)] public static partial int cuGraphLaunch(nint exec, nint stream);
     [LibraryImport(Lib)] public static partial int cuGraphExecDestroy(nint exec);
     [LibraryImport(Lib)] public static partial int cuGraphDestroy(nint graph);
+
+    /// <summary>CUlaunchConfig.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct LaunchConfig
+    {
+        public uint GridX, GridY, GridZ, BlockX, BlockY, BlockZ, SharedBytes;
+        public nint Stream;
+        public LaunchAttribute* Attributes;
+        public uint AttributeCount;
+    }
+
+    /// <summary>CUlaunchAttribute: an id, then a 64-byte value union of which these attributes use the first int.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 72)]
+    public struct LaunchAttribute
+    {
+        [FieldOffset(0)] public int Id;
+        [FieldOffset(8)] public int Value;
+    }
+
+    /// <summary>CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION: the kernel may start before the previous one ends.</summary>
+    public const int LaunchAttributeProgrammaticStreamSerialization = 6;
 
     /// <summary>CU_STREAM_CAPTURE_MODE_RELAXED: module loads and allocations may happen while a stream records.</summary>
     public const int CaptureModeRelaxed = 2;

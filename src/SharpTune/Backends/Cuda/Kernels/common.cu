@@ -112,3 +112,21 @@ __device__ __forceinline__ unsigned counterDropMask8(u64 seed, i64 v, unsigned t
 }
 
 #define GRID_STRIDE(i, n) for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)gridDim.x * blockDim.x)
+
+// Programmatic dependent launch (sm_90 and later). A kernel launched with it may start while the kernel before it in the
+// stream still runs: it calls gridDependencyWait before it reads what earlier work wrote or writes what earlier work reads
+// (every thread that touches such memory, before any early return), and gridDependencyRelease to let the next such kernel
+// start. Launched without it, or on older GPUs, both do nothing.
+__device__ __forceinline__ void gridDependencyWait()
+{
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void gridDependencyRelease()
+{
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}

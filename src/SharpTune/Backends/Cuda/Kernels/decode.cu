@@ -138,14 +138,16 @@ __device__ __forceinline__ void linearRows(const void* x, int tx, int m, int k, 
 {
     int lane = threadIdx.x & 31;
     int j = (blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)) * R;
-    const TW* w;
-    const float* b;
-    void* y;
-    int n;
+    const TW* w = nullptr;
+    const float* b = nullptr;
+    void* y = nullptr;
+    int n = 0;
     if (j < n0) { w = w0; b = b0; y = y0; n = n0; }
     else if ((j -= n0) < n1) { w = w1; b = b1; y = y1; n = n1; }
     else if ((j -= n1) < n2) { w = w2; b = b2; y = y2; n = n2; }
-    else return;
+    gridDependencyWait();
+    gridDependencyRelease();
+    if (!w) return;
     const TW* rows[R];
 #pragma unroll
     for (int i = 0; i < R; i++) rows[i] = w + (i64)(j + i) * k;
@@ -172,8 +174,10 @@ __device__ __forceinline__ void swigluRows(const void* x, int tx, int m, int k, 
 {
     int lane = threadIdx.x & 31;
     int j = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    if (j >= n) return;
     const TW* rows[2] = { wg + (i64)j * k, wu + (i64)j * k };
+    gridDependencyWait();
+    gridDependencyRelease();
+    if (j >= n) return;
     float acc[2 * M];
     dotRows<M, 2, TW, NORM>(x, tx, m, k, rows, lane, acc, g, eps);
 #pragma unroll
@@ -243,6 +247,8 @@ extern "C" __global__ void argmaxRows(const void* x, int tx, int cols, int* out)
 {
     __shared__ float values[32];
     __shared__ int indices[32];
+    gridDependencyWait();
+    gridDependencyRelease();
     i64 base = (i64)blockIdx.x * cols;
     float best = 0.f;
     int at = -1;
@@ -299,6 +305,8 @@ extern "C" __global__ void __launch_bounds__(1024) attentionDecode(const void* q
     __shared__ float p[DECODE_KEYS];
     __shared__ float partial[1024];
     __shared__ float scratch[32];
+    gridDependencyWait();
+    gridDependencyRelease();
     int row = blockIdx.x, h = blockIdx.y, kvh = h / (heads / kvHeads);
     int qWidth = heads * headDim, kvWidth = kvHeads * headDim;
     for (int d = threadIdx.x; d < headDim; d += blockDim.x) qs[d] = ld(q, t, (i64)row * qWidth + h * headDim + d);
@@ -403,6 +411,8 @@ extern "C" __global__ void __launch_bounds__(1024) attentionDecode(const void* q
 extern "C" __global__ void ropeQueryKeyAppend(void* q, void* k, const void* v, int t, const int* positions, const float* invFreq,
                                               int rows, int qWidth, int kWidth, int headDim, float scaling, void* keyCache, void* valueCache)
 {
+    gridDependencyWait();
+    gridDependencyRelease();
     int half = headDim / 2;
     i64 qPairs = (i64)rows * (qWidth / 2), pairs = qPairs + (i64)rows * (kWidth / 2);
     i64 work = pairs + (valueCache ? (i64)rows * kWidth : 0);
@@ -433,4 +443,227 @@ extern "C" __global__ void ropeQueryKeyAppend(void* q, void* k, const void* v, i
         st(dst, t, to + j, a * c - b * s);
         st(dst, t, to + j + half, b * c + a * s);
     }
+}
+
+// Sampling (IBackend.Sample; TokenFilter.Pick is the host's): one block of SAMPLE_THREADS threads over a row of float32
+// logits. Top-k and top-p become thresholds on an order-preserving key of the scaled logits, found 4 bits at a time (8
+// passes each, 15 candidates a pass): top-k's is the k-th largest key, top-p's the largest key c whose mass at or above it
+// still reaches top_p of the total, so the kept tokens are those whose mass strictly above them is under top_p (ties with
+// the last kept are all kept). One SM doing that over 152k logits took about 1 ms a token (H200), so when the kept tokens
+// surely lie within SAMPLE_CANDIDATES of the most likely (the k-th largest, the top_p mass or the min_p bound reached within
+// a margin of the maximum) those are first gathered into shared memory in index order, and the searches and the draw run
+// there: the same thresholds and the same token. Sums go in a fixed order, so a seed repeats a run.
+#define SAMPLE_THREADS 1024
+
+__device__ __forceinline__ unsigned orderKey(float v)
+{
+    unsigned u = __float_as_uint(v);
+    return (u & 0x80000000u) ? ~u : u | 0x80000000u;
+}
+
+// The N values of every thread summed over the block in a fixed order; every thread gets the sums. shared: 32·N values.
+template <typename T, int N> __device__ __forceinline__ void blockSums(T* v, T* shared)
+{
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int i = 0; i < N; i++)
+        for (int o = 16; o > 0; o >>= 1) v[i] += __shfl_xor_sync(0xffffffffu, v[i], o);
+    __syncthreads();                                           // an earlier use of shared is finished
+    if (lane == 0)
+    {
+        // Braces: a pragma right after an if's condition would end the if.
+#pragma unroll
+        for (int i = 0; i < N; i++) shared[warp * N + i] = v[i];
+    }
+    __syncthreads();
+#pragma unroll
+    for (int i = 0; i < N; i++)
+    {
+        T t = 0;
+        for (int w = 0; w < SAMPLE_THREADS / 32; w++) t += shared[w * N + i];
+        v[i] = t;
+    }
+}
+
+// The largest threshold t (a key) with weight(t) >= target, where weight(t) sums weightOf(i) over the tokens whose key is
+// at least t (weight falls as t grows; weight(0) >= target is the caller's to ensure).
+template <typename T, typename K, typename W>
+__device__ __forceinline__ unsigned largestThreshold(int vocab, K keyOf, W weightOf, T target, T* shared)
+{
+    unsigned prefix = 0;
+    for (int shift = 28; shift >= 0; shift -= 4)
+    {
+        T weights[15];
+#pragma unroll
+        for (int d = 0; d < 15; d++) weights[d] = 0;
+        for (int i = threadIdx.x; i < vocab; i += SAMPLE_THREADS)
+        {
+            unsigned key = keyOf(i);
+            if (key < prefix) continue;
+            T w = weightOf(i);
+#pragma unroll
+            for (int d = 0; d < 15; d++)
+                if (key >= (prefix | (unsigned)(d + 1) << shift)) weights[d] += w;
+        }
+        blockSums<T, 15>(weights, shared);
+        int best = 0;
+#pragma unroll
+        for (int d = 0; d < 15; d++)
+            if (weights[d] >= target) best = d + 1;
+        prefix |= (unsigned)best << shift;
+    }
+    return prefix;
+}
+
+#define SAMPLE_CANDIDATES 2048
+#define SAMPLE_LEVELS 6
+
+struct SampleShared
+{
+    double mass[32 * 15];
+    int count[32 * 15];
+    float scratch[32];
+    int warpTotals[32];
+    double chunkSums[SAMPLE_THREADS];
+    float values[SAMPLE_CANDIDATES];
+    int indices[SAMPLE_CANDIDATES];
+};
+
+// The filters and the draw over count tokens, value(i) their scaled logits and index(i) their vocabulary ids (ascending),
+// top their maximum; total, when not negative, is the mass of every token of the vocabulary (top-p without top-k over
+// tokens gathered from it). Thread 0 writes the pick.
+template <typename V, typename I>
+__device__ __forceinline__ void filterAndDraw(int count, V value, I index, int topK, float topP, float minP, float top, double total,
+                                              const int* uniformBits, int* picked, SampleShared& sh)
+{
+    auto keyOf = [&](int i) { return orderKey(value(i)); };
+    unsigned low = 0;                                          // kept: key >= low and value >= minimum
+    if (topK > 0 && topK < count) low = largestThreshold<int>(count, keyOf, [](int) { return 1; }, topK, sh.count);
+    if (topP < 1.f)
+    {
+        auto mass = [&](int i) { float v = value(i); return orderKey(v) >= low ? (double)expf(v - top) : 0.0; };
+        if (total < 0.0 || low != 0)
+        {
+            double sum[1] = {0.0};
+            for (int i = threadIdx.x; i < count; i += SAMPLE_THREADS) sum[0] += mass(i);
+            blockSums<double, 1>(sum, sh.mass);
+            total = sum[0];
+        }
+        unsigned cut = largestThreshold<double>(count, keyOf, mass, (double)topP * total, sh.mass);
+        low = max(low, min(cut, orderKey(top)));               // the most likely token always stays
+    }
+    float minimum = minP > 0.f ? top + logf(minP) : NEG_INF;
+    auto kept = [&](float v) { return orderKey(v) >= low && v >= minimum; };
+    // The draw: the first kept token, in index order, whose cumulative weight passes uniform·total.
+    int chunk = (count + SAMPLE_THREADS - 1) / SAMPLE_THREADS, begin = threadIdx.x * chunk, end = min(count, begin + chunk);
+    double sum = 0.0;
+    for (int i = begin; i < end; i++)
+    {
+        float v = value(i);
+        if (kept(v)) sum += expf(v - top);
+    }
+    __syncthreads();
+    sh.chunkSums[threadIdx.x] = sum;
+    __syncthreads();
+    if (threadIdx.x != 0) return;
+    double weight = 0.0;
+    for (int t = 0; t < SAMPLE_THREADS; t++) weight += sh.chunkSums[t];
+    u64 bits = ((u64)(unsigned)uniformBits[1] << 32 | (unsigned)uniformBits[0]) & ((1ull << 53) - 1);
+    double target = (double)bits * (1.0 / 9007199254740992.0) * weight, cumulative = 0.0;
+    int first = SAMPLE_THREADS;
+    for (int t = 0; t < SAMPLE_THREADS; t++)
+    {
+        if (cumulative + sh.chunkSums[t] > target) { first = t; break; }
+        cumulative += sh.chunkSums[t];
+    }
+    int pick = -1;
+    for (int i = first * chunk; i < count && pick < 0; i++)
+    {
+        float v = value(i);
+        if (!kept(v)) continue;
+        cumulative += expf(v - top);
+        if (cumulative > target) pick = index(i);
+    }
+    // Rounding left the target unreached: the last kept token, as the host's draw.
+    for (int i = count - 1; i >= 0 && pick < 0; i--)
+        if (kept(value(i))) pick = index(i);
+    picked[0] = pick < 0 ? 0 : pick;
+}
+
+extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sampleRow(const float* logits, int vocab, float temperature, int topK,
+    float topP, float minP, const int* uniformBits, int* picked)
+{
+    __shared__ SampleShared sh;
+    gridDependencyWait();
+    gridDependencyRelease();
+    auto value = [&](int i) { return logits[i] / temperature; };
+    float top = NEG_INF;
+    for (int i = threadIdx.x; i < vocab; i += SAMPLE_THREADS) top = fmaxf(top, value(i));
+    top = blockMax(top, sh.scratch);
+    bool truncated = (topK > 0 && topK < vocab) || topP < 1.f || minP > 0.f;
+    // How many tokens lie within 1, 2, 4 ... 32 of the maximum, their mass, and the vocabulary's.
+    int counts[SAMPLE_LEVELS];
+    double masses[SAMPLE_LEVELS + 1];
+#pragma unroll
+    for (int j = 0; j < SAMPLE_LEVELS; j++) { counts[j] = 0; masses[j] = 0.0; }
+    masses[SAMPLE_LEVELS] = 0.0;
+    // Masses only for top-p without top-k (top-k's own tokens are gathered; their mass is summed there).
+    bool byMass = topP < 1.f && !(topK > 0 && topK < vocab);
+    if (truncated)
+    {
+        for (int i = threadIdx.x; i < vocab; i += SAMPLE_THREADS)
+        {
+            float v = value(i);
+            double e = byMass ? (double)expf(v - top) : 0.0;
+            masses[SAMPLE_LEVELS] += e;
+#pragma unroll
+            for (int j = 0; j < SAMPLE_LEVELS; j++)
+                if (v >= top - (float)(1 << j)) { counts[j]++; masses[j] += e; }
+        }
+        blockSums<int, SAMPLE_LEVELS>(counts, sh.count);
+        blockSums<double, SAMPLE_LEVELS + 1>(masses, sh.mass);
+    }
+    double total = masses[SAMPLE_LEVELS];
+    int level = -1;
+    for (int j = 0; j < SAMPLE_LEVELS && truncated && counts[j] <= SAMPLE_CANDIDATES; j++)
+    {
+        bool covered = (topK > 0 && topK < vocab && counts[j] >= topK) || (byMass && masses[j] >= (double)topP * total)
+                       || (minP > 0.f && topP >= 1.f && -logf(minP) <= (float)(1 << j));   // top-p needs all of top-k's mass
+        if (covered) { level = j; break; }
+    }
+    if (level < 0)
+    {
+        filterAndDraw(vocab, value, [](int i) { return i; }, topK, topP, minP, top, -1.0, uniformBits, picked, sh);
+        return;
+    }
+    // Gather the tokens within the level's margin, in index order: a tile of SAMPLE_THREADS logits at a time.
+    float bound = top - (float)(1 << level);
+    int gathered = 0, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    for (int t0 = 0; t0 < vocab; t0 += SAMPLE_THREADS)
+    {
+        int i = t0 + threadIdx.x;
+        float v = i < vocab ? value(i) : NEG_INF;
+        bool take = v >= bound;
+        unsigned ballot = __ballot_sync(0xffffffffu, take);
+        if (lane == 0) sh.warpTotals[warp] = __popc(ballot);
+        __syncthreads();
+        int offset = gathered, tile = 0;
+        for (int w = 0; w < SAMPLE_THREADS / 32; w++)
+        {
+            if (w < warp) offset += sh.warpTotals[w];
+            tile += sh.warpTotals[w];
+        }
+        if (take)
+        {
+            int at = offset + __popc(ballot & ((1u << lane) - 1));
+            sh.values[at] = v;
+            sh.indices[at] = i;
+        }
+        gathered += tile;
+        __syncthreads();
+    }
+    // Top-k's tokens are all gathered: top-p's total is theirs. Without top-k it is the vocabulary's.
+    bool byTopK = topK > 0 && topK < vocab;
+    filterAndDraw(gathered, [&](int i) { return sh.values[i]; }, [&](int i) { return sh.indices[i]; },
+                  byTopK ? topK : 0, topP, minP, top, byTopK ? -1.0 : total, uniformBits, picked, sh);
 }

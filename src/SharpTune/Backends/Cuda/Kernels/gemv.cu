@@ -1,0 +1,267 @@
+// Decoding's products of a few bfloat16 activation rows with a large bfloat16 weight (the down projection, gate/up, the
+// output head), on Hopper (sm_90; the C# side loads this module only there). Each warp streams its rows as pieces of
+// STREAM_PIECE weights through a private ring of STREAM_STAGES pieces in shared memory, each piece one bulk copy (the copy
+// engine, completing on an mbarrier) that is asked for again as soon as the piece is in registers, so the bytes in flight
+// are held by shared memory, not registers; x is staged once per block as float32 (times the norm weight). The first
+// pieces are asked for before the kernel waits on the kernel before it (programmatic dependent launch).
+// Measured on an H200 (bench/cuda-harness/stream_sweep.sh, 7B shapes, us per call, decode.cu's kernel in brackets):
+// 16 warps, 2 stages of 2048: down 39.4 (45.5), gate+up 67.6 (72.4), but q/k/v 14.6 (13.3) and o 12.0 (11.7), so the
+// small products stay with decode.cu. With 4 warps a block the warps could not consume pieces fast enough (1.75 TB/s for
+// any shape or depth): a warp per scheduler cannot hide its own shared-memory latency. The sweep builds the module with
+// other values; CudaBackend.Decode.cs's Stream* constants must match these.
+#ifndef STREAM_WARPS
+#define STREAM_WARPS 16
+#define STREAM_STAGES 2
+#define STREAM_PIECE 2048
+#endif
+
+__device__ __forceinline__ unsigned sharedAddress(const void* p) { return (unsigned)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void barrierInit(unsigned bar)
+{
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" :: "r"(bar) : "memory");
+}
+
+// The barrier's next phase completes when bytes have landed (one arrival: the copy's issuer).
+__device__ __forceinline__ void copyPiece(unsigned dst, const void* src, unsigned bytes, unsigned bar)
+{
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" :: "r"(bar), "r"(bytes) : "memory");
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
+                 :: "r"(dst), "l"(src), "r"(bytes), "r"(bar) : "memory");
+}
+
+__device__ __forceinline__ void waitPhase(unsigned bar, unsigned parity)
+{
+    asm volatile("{\n"
+                 ".reg .pred ready;\n"
+                 "WAIT:\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 ready, [%0], %1;\n"
+                 "@!ready bra WAIT;\n"
+                 "}\n" :: "r"(bar), "r"(parity) : "memory");
+}
+
+// The weight rows a warp streams: for features f = first, first + stride, ... < n, RPF rows each (1, or the gate's and the
+// up projection's for SwiGLU), in pieces: piece p is chunk c of row r of the warp's i-th feature, p = (i·chunks + c)·RPF + r.
+template <int RPF> struct RowStream
+{
+    const bf16* w0; const bf16* w1; const bf16* w2;   // linear: up to three weights one after another; SwiGLU: gate, up
+    int n0, n1, k, chunks, first, stride;
+
+    __device__ __forceinline__ const bf16* row(int feature, int r) const
+    {
+        if (RPF == 2) return (r ? w1 : w0) + (i64)feature * k;
+        if (feature < n0) return w0 + (i64)feature * k;
+        if (feature < n0 + n1) return w1 + (i64)(feature - n0) * k;
+        return w2 + (i64)(feature - n0 - n1) * k;
+    }
+
+    __device__ __forceinline__ void issue(int p, unsigned ring, unsigned bars) const
+    {
+        int r = p % RPF, q = p / RPF, c = q % chunks, i = q / chunks;
+        int length = min(STREAM_PIECE, k - c * STREAM_PIECE);
+        int s = p % STREAM_STAGES;
+        copyPiece(ring + s * STREAM_PIECE * 2, row(first + i * stride, r) + c * STREAM_PIECE, length * 2, bars + s * 8);
+    }
+};
+
+// The block's x rows (bfloat16 [m, k]) into shared memory as float32, multiplied by the norm weight g (float32 [k]) when
+// there is one, and each row's 1/rms (as rmsNorm: 1/sqrt(mean of squares + eps)).
+template <int M>
+__device__ __forceinline__ void stageInput(const bf16* x, int m, int k, const float* g, float eps, float* xf, float* inv, float* scratch)
+{
+    for (int i = threadIdx.x; i < m * k / 8; i += blockDim.x)
+    {
+        float v[8];
+        unpackBF16x8(((const uint4*)x)[i], v);
+        int column = i * 8 % k;
+#pragma unroll
+        for (int j = 0; j < 8; j++) xf[i * 8 + j] = g ? v[j] * g[column + j] : v[j];
+    }
+    if (!g) return;
+#pragma unroll
+    for (int r = 0; r < M; r++)
+        if (r < m)
+        {
+            float ss = 0.f;
+            for (int i = threadIdx.x; i < k; i += blockDim.x)
+            {
+                float v = bf2f(x[(i64)r * k + i]);
+                ss = fmaf(v, v, ss);
+            }
+            ss = blockSum(ss, scratch);
+            if (threadIdx.x == 0) inv[r] = 1.f / sqrtf(ss / k + eps);
+        }
+}
+
+// Streams the warp's pieces through its ring and calls finish(feature, sums) after each feature's last piece, where
+// sums[r·M + j] = w_r · x'_j summed over the warp (every lane gets them), r < RPF, j < m, x' the staged rows. The first
+// STREAM_STAGES pieces were issued by the caller. A piece's weights are all loaded before the first use (the warp shares
+// its scheduler with one or two others, so its own loads must hide their latency).
+template <int M, int RPF, typename F>
+__device__ __forceinline__ void consume(const RowStream<RPF>& rows, int m, const float* xf, int pieces,
+                                        const bf16* ring, unsigned ringAddress, unsigned bars, F finish)
+{
+    constexpr int LOADS = STREAM_PIECE / 256;
+    int lane = threadIdx.x & 31;
+    float acc[RPF * M];
+#pragma unroll
+    for (int i = 0; i < RPF * M; i++) acc[i] = 0.f;
+    int c = 0, feature = rows.first;
+    // A chunk of every row of the feature per iteration, so that r, the accumulator's index, is a constant.
+    for (int p = 0; p < pieces; p += RPF)
+    {
+        int length = min(STREAM_PIECE, rows.k - c * STREAM_PIECE);
+        const float* xp = xf + c * STREAM_PIECE + lane * 8;
+#pragma unroll
+        for (int r = 0; r < RPF; r++)
+        {
+            int q = p + r, s = q % STREAM_STAGES;
+            waitPhase(bars + s * 8, (q / STREAM_STAGES) & 1);
+            const bf16* piece = ring + s * STREAM_PIECE + lane * 8;
+            uint4 w[LOADS];
+#pragma unroll
+            for (int h = 0; h < LOADS; h++)
+                if (h * 256 + lane * 8 < length) w[h] = *(const uint4*)(piece + h * 256);
+            __syncwarp();                                      // the stage is in registers: refill it
+            if (lane == 0 && q + STREAM_STAGES < pieces) rows.issue(q + STREAM_STAGES, ringAddress, bars);
+#pragma unroll
+            for (int h = 0; h < LOADS; h++)
+                if (h * 256 + lane * 8 < length)
+                {
+                    float wf[8];
+                    unpackBF16x8(w[h], wf);
+#pragma unroll
+                    for (int j = 0; j < M; j++)
+                        if (j < m)
+                        {
+                            const float4* xv = (const float4*)(xp + (i64)j * rows.k + h * 256);
+                            float4 x0 = xv[0], x1 = xv[1];
+                            float sum = acc[r * M + j];
+                            sum = fmaf(wf[0], x0.x, sum); sum = fmaf(wf[1], x0.y, sum);
+                            sum = fmaf(wf[2], x0.z, sum); sum = fmaf(wf[3], x0.w, sum);
+                            sum = fmaf(wf[4], x1.x, sum); sum = fmaf(wf[5], x1.y, sum);
+                            sum = fmaf(wf[6], x1.z, sum); sum = fmaf(wf[7], x1.w, sum);
+                            acc[r * M + j] = sum;
+                        }
+                }
+        }
+        if (++c < rows.chunks) continue;
+        c = 0;
+        float sums[RPF * M];
+#pragma unroll
+        for (int i = 0; i < RPF * M; i++) { sums[i] = warpSum(acc[i]); acc[i] = 0.f; }
+        finish(feature, sums);
+        feature += rows.stride;
+    }
+}
+
+// Shared memory: the warps' rings, their barriers, x' [m, k] float32, 1/rms per row, 32 floats of scratch. The C# side
+// sizes it the same way (CudaBackend.Decode.cs, StreamSharedBytes).
+template <int M, int RPF>
+__device__ __forceinline__ void streamProduct(const bf16* x, int m, int k, const float* g, float eps, RowStream<RPF>& rows, int n,
+                                              float*& xf, float*& inv, int& pieces, const bf16*& ring, unsigned& ringAddress,
+                                              unsigned& bars)
+{
+    extern __shared__ __align__(128) unsigned char shared[];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    bf16* rings = (bf16*)shared;
+    u64* barriers = (u64*)(shared + STREAM_WARPS * STREAM_STAGES * STREAM_PIECE * 2);
+    xf = (float*)(barriers + STREAM_WARPS * STREAM_STAGES);
+    inv = xf + (i64)m * k;
+    float* scratch = inv + 8;
+    ring = rings + warp * STREAM_STAGES * STREAM_PIECE;
+    ringAddress = sharedAddress(ring);
+    bars = sharedAddress(barriers + warp * STREAM_STAGES);
+    rows.k = k;
+    rows.chunks = (k + STREAM_PIECE - 1) / STREAM_PIECE;
+    rows.first = blockIdx.x * STREAM_WARPS + warp;
+    rows.stride = gridDim.x * STREAM_WARPS;
+    int features = rows.first < n ? (n - 1 - rows.first) / rows.stride + 1 : 0;
+    pieces = features * rows.chunks * RPF;
+    if (lane == 0)
+    {
+        for (int s = 0; s < STREAM_STAGES; s++) barrierInit(bars + s * 8);
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        for (int p = 0; p < min(STREAM_STAGES, pieces); p++) rows.issue(p, ringAddress, bars);
+    }
+    // The weights are not written by earlier kernels; x, y and the outputs may be.
+    gridDependencyWait();
+    gridDependencyRelease();
+    stageInput<M>(x, m, k, g, eps, xf, inv, scratch);
+    __syncthreads();
+}
+
+// y_s = alpha·RmsNorm(x)·g·W_sᵀ + b_s + beta·y_s for up to three weights W_s [n_s, k] one after another (the q, k and v
+// projections); without g, of x itself. x and W are bfloat16, y float32 or bfloat16 (code ty); b may be null.
+template <int M>
+__device__ __forceinline__ void streamLinear(const bf16* x, int m, int k, float alpha, float beta, int ty,
+    const bf16* w0, const float* b0, void* y0, int n0, const bf16* w1, const float* b1, void* y1, int n1,
+    const bf16* w2, const float* b2, void* y2, int n2, const float* g, float eps)
+{
+    RowStream<1> rows{w0, w1, w2, n0, n1};
+    float* xf; float* inv; int pieces; const bf16* ring; unsigned ringAddress, bars;
+    streamProduct<M, 1>(x, m, k, g, eps, rows, n0 + n1 + n2, xf, inv, pieces, ring, ringAddress, bars);
+    int lane = threadIdx.x & 31;
+    consume<M, 1>(rows, m, xf, pieces, ring, ringAddress, bars, [&](int f, const float* sums)
+    {
+        const float* b = b0; void* y = y0; int n = n0, j = f;
+        if (j >= n0) { j -= n0; b = b1; y = y1; n = n1; if (j >= n1) { j -= n1; b = b2; y = y2; n = n2; } }
+#pragma unroll
+        for (int r = 0; r < M; r++)
+            if (r < m && lane == r)
+            {
+                i64 o = (i64)r * n + j;
+                float v = alpha * sums[r] * (g ? inv[r] : 1.f);
+                if (b) v += b[j];
+                if (beta != 0.f) v += beta * ld(y, ty, o);
+                st(y, ty, o, v);
+            }
+    });
+}
+
+// h = silu(x'·Wgᵀ)·(x'·Wuᵀ) with x' = RmsNorm(x)·g (or x without g); Wg and Wu [n, k], h [m, n] float32 or bfloat16.
+template <int M>
+__device__ __forceinline__ void streamSwiGlu(const bf16* x, int m, int k, const bf16* wg, const bf16* wu, void* h, int th, int n,
+                                             const float* g, float eps)
+{
+    RowStream<2> rows{wg, wu, nullptr, n, 0};
+    float* xf; float* inv; int pieces; const bf16* ring; unsigned ringAddress, bars;
+    streamProduct<M, 2>(x, m, k, g, eps, rows, n, xf, inv, pieces, ring, ringAddress, bars);
+    int lane = threadIdx.x & 31;
+    consume<M, 2>(rows, m, xf, pieces, ring, ringAddress, bars, [&](int f, const float* sums)
+    {
+#pragma unroll
+        for (int r = 0; r < M; r++)
+            if (r < m && lane == r)
+            {
+                float scale = g ? inv[r] : 1.f;
+                float gate = sums[r] * scale, up = sums[M + r] * scale;
+                st(h, th, (i64)r * n + f, gate / (1.f + expf(-gate)) * up);
+            }
+    });
+}
+
+#define STREAM_LINEAR_ENTRY(NAME, M)                                                                                     \
+    extern "C" __global__ void __launch_bounds__(32 * STREAM_WARPS) NAME(const bf16* x, int m, int k, float alpha,       \
+        float beta, int ty, const bf16* w0, const float* b0, void* y0, int n0, const bf16* w1, const float* b1, void* y1, \
+        int n1, const bf16* w2, const float* b2, void* y2, int n2, const float* g, float eps)                              \
+    {                                                                                                                     \
+        streamLinear<M>(x, m, k, alpha, beta, ty, w0, b0, y0, n0, w1, b1, y1, n1, w2, b2, y2, n2, g, eps);                \
+    }
+
+#define STREAM_SWIGLU_ENTRY(NAME, M)                                                                                     \
+    extern "C" __global__ void __launch_bounds__(32 * STREAM_WARPS) NAME(const bf16* x, int m, int k, const bf16* wg,    \
+        const bf16* wu, void* h, int th, int n, const float* g, float eps)                                                \
+    {                                                                                                                     \
+        streamSwiGlu<M>(x, m, k, wg, wu, h, th, n, g, eps);                                                               \
+    }
+
+STREAM_LINEAR_ENTRY(streamLinearx1, 1)
+STREAM_LINEAR_ENTRY(streamLinearx2, 2)
+STREAM_LINEAR_ENTRY(streamLinearx4, 4)
+STREAM_LINEAR_ENTRY(streamLinearx8, 8)
+STREAM_SWIGLU_ENTRY(streamSwiGlux1, 1)
+STREAM_SWIGLU_ENTRY(streamSwiGlux2, 2)
+STREAM_SWIGLU_ENTRY(streamSwiGlux4, 4)
+STREAM_SWIGLU_ENTRY(streamSwiGlux8, 8)
