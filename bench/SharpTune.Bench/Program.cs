@@ -13,6 +13,7 @@ public static class Program
                 Console.WriteLine($"threads {ParallelRunner.Default.ThreadCount}, streaming read bandwidth {MemoryBandwidth.MeasureReadGBps():F1} GB/s");
                 return 0;
             case "tokenizer": return TokenizerBench.Run(args[1..]);
+            case "sample": return SampleBench.Run(args[1..]);
             case "dora": DoraBench.Run(); return 0;
             case "train": return TrainingBench.Run(args[1..]);
             case "infer": return InferenceBench.Run(args[1..]);

@@ -196,7 +196,7 @@ public interface IBackend : IDisposable
     /// <summary>
     /// picked[0] = the token <see cref="TokenFilter.Pick"/> draws from logits [1, vocab] (float32) with the uniform number
     /// whose 53 bits are the two int32 of <paramref name="uniformBits"/> (low word first). A GPU draws where the logits are,
-    /// inside a recorded decoding step; its top-p keeps every token tied with the last one kept (the host's sort keeps some).
+    /// inside a recorded decoding step, by the same rules (its sums in another order).
     /// </summary>
     void Sample(Tensor logits, TokenFilter filter, Tensor uniformBits, Tensor picked)
     {

@@ -6,7 +6,9 @@ namespace SharpTune.Tensors;
 /// <summary>
 /// The logits processors of a sampled step in Hugging Face generate's order (temperature, top-k, top-p, min-p) and the draw
 /// that follows. <see cref="Pick"/> is the host implementation; a GPU backend runs the same rules where the logits are
-/// (<see cref="IBackend.Sample"/>), so a step sends back a token instead of the vocabulary's logits.
+/// (<see cref="IBackend.Sample"/>), so a step sends back a token instead of the vocabulary's logits. Where transformers'
+/// top-p cuts inside a tie (its sort orders tied tokens arbitrarily) both keep the whole tie; elsewhere they pick what
+/// transformers' processors pick (TokenFilterTests).
 /// </summary>
 /// <param name="Temperature">Divides the logits (greater than 0).</param>
 /// <param name="TopK">Keeps the k largest (and ties with the k-th); 0 keeps all.</param>
@@ -30,39 +32,89 @@ public readonly record struct TokenFilter(float Temperature, int TopK, float Top
     /// <summary>The 53 random bits <paramref name="bits"/> as the uniform number of a draw (as Xoshiro256.NextDouble).</summary>
     public static double Uniform(ulong bits) => (bits & ((1UL << 53) - 1)) * (1.0 / (1UL << 53));
 
+    // The k-th largest value; ties with it are kept, as transformers' TopKLogitsWarper does. It is selected among the values
+    // within a margin of the maximum that already holds k of them (the margin doubling from 2), not among the vocabulary.
     static void KeepTopK(Span<float> logits, int k)
     {
+        float max = TensorPrimitives.Max(logits);
         var copy = ArrayPool<float>.Shared.Rent(logits.Length);
-        logits.CopyTo(copy);
-        // The k-th largest value; ties with it are kept, as transformers' TopKLogitsWarper does.
-        float threshold = KthLargest(copy.AsSpan(0, logits.Length), k);
+        int n;
+        for (float margin = 2f; ; margin = Wider(margin))
+        {
+            n = 0;
+            float bound = max - margin;
+            foreach (var v in logits)
+                if (v >= bound) copy[n++] = v;
+            if (n >= k || float.IsPositiveInfinity(margin)) break;
+        }
+        // Fewer than k only when the row holds NaNs (never at or above a bound): then every number stays.
+        float threshold = n >= k ? KthLargest(copy.AsSpan(0, n), k) : float.NegativeInfinity;
         ArrayPool<float>.Shared.Return(copy);
         for (int i = 0; i < logits.Length; i++)
             if (logits[i] < threshold) logits[i] = float.NegativeInfinity;
     }
 
+    /// <summary>The next gathering margin: doubled up to 64, then everything (so a pathological row costs a few passes).</summary>
+    static float Wider(float margin) => margin < 64f ? margin * 2 : float.PositiveInfinity;
+
+    // Keeps the tokens whose mass strictly above them is under top_p of the total, so ties with the last kept token are all
+    // kept (as the GPU's key threshold; transformers' sort keeps an arbitrary part of a tie). Only the tokens within a
+    // margin of the maximum that already holds top_p of the mass are sorted, the margin doubling from 8 when it does not:
+    // a trained model's row sorts a few hundred tokens, not the vocabulary.
     static void KeepTopP(Span<float> logits, float topP)
     {
-        var orderArray = ArrayPool<int>.Shared.Rent(logits.Length);
-        var keysArray = ArrayPool<float>.Shared.Rent(logits.Length);
-        var order = orderArray.AsSpan(0, logits.Length);
-        var keys = keysArray.AsSpan(0, logits.Length);
-        for (int i = 0; i < order.Length; i++) order[i] = i;
-        logits.CopyTo(keys);
-        keys.Sort(order);                          // ascending, as transformers sorts
-        float max = keys[^1];
-        double total = 0;
-        foreach (var l in keys) total += MathF.Exp(l - max);
-        // Remove the low tail whose cumulative probability is <= 1 - top_p; the most likely token always stays.
-        double cumulative = 0;
-        for (int i = 0; i < keys.Length - 1; i++)
+        float max = TensorPrimitives.Max(logits);
+        var weights = ArrayPool<float>.Shared.Rent(logits.Length);
+        double target = topP * Weights(logits, max, weights.AsSpan(0, logits.Length));
+        var order = ArrayPool<int>.Shared.Rent(logits.Length);
+        var keys = ArrayPool<float>.Shared.Rent(logits.Length);
+        int n;
+        double gathered;
+        float margin = 8f;
+        do
         {
-            cumulative += MathF.Exp(keys[i] - max) / total;
-            if (cumulative > 1 - topP) break;
-            logits[order[i]] = float.NegativeInfinity;
+            n = 0;
+            gathered = 0;
+            float bound = max - margin;
+            for (int i = 0; i < logits.Length; i++)
+                if (logits[i] >= bound)
+                {
+                    keys[n] = -logits[i];                  // descending by value
+                    order[n++] = i;
+                    gathered += weights[i];
+                }
+            if (float.IsPositiveInfinity(margin)) break;
+            margin = Wider(margin);
         }
-        ArrayPool<int>.Shared.Return(orderArray);
-        ArrayPool<float>.Shared.Return(keysArray);
+        while (gathered < target);
+        keys.AsSpan(0, n).Sort(order.AsSpan(0, n));
+        double above = 0;
+        int kept = 0;
+        while (kept < n)
+        {
+            int end = kept;
+            double group = 0;
+            while (end < n && keys[end] == keys[kept]) group += weights[order[end++]];
+            if (kept > 0 && above >= target) break;         // the most likely tokens always stay
+            above += group;
+            kept = end;
+        }
+        float lowest = kept > 0 ? -keys[kept - 1] : max;
+        for (int i = 0; i < logits.Length; i++)
+            if (logits[i] < lowest) logits[i] = float.NegativeInfinity;
+        ArrayPool<float>.Shared.Return(weights);
+        ArrayPool<int>.Shared.Return(order);
+        ArrayPool<float>.Shared.Return(keys);
+    }
+
+    /// <summary>weights[i] = exp(logits[i] - max) (0 for -inf), vectorized; returns their sum in float64.</summary>
+    static double Weights(ReadOnlySpan<float> logits, float max, Span<float> weights)
+    {
+        TensorPrimitives.Subtract(logits, max, weights);
+        TensorPrimitives.Exp(weights, weights);
+        double total = 0;
+        foreach (var w in weights) total += w;
+        return total;
     }
 
     static void KeepMinP(Span<float> logits, float minP)
@@ -77,19 +129,24 @@ public readonly record struct TokenFilter(float Temperature, int TopK, float Top
     static int Draw(ReadOnlySpan<float> logits, double uniform)
     {
         float max = TensorPrimitives.Max(logits);
-        double total = 0;
-        for (int i = 0; i < logits.Length; i++) total += MathF.Exp(logits[i] - max);
-        double target = uniform * total;
+        var buffer = ArrayPool<float>.Shared.Rent(logits.Length);
+        var weights = buffer.AsSpan(0, logits.Length);
+        double target = uniform * Weights(logits, max, weights);
         double cumulative = 0;
-        int last = 0;
+        int last = 0, pick = -1;
         for (int i = 0; i < logits.Length; i++)
         {
             if (float.IsNegativeInfinity(logits[i])) continue;
             last = i;
-            cumulative += MathF.Exp(logits[i] - max);
-            if (cumulative > target) return i;
+            cumulative += weights[i];
+            if (cumulative > target)
+            {
+                pick = i;
+                break;
+            }
         }
-        return last;
+        ArrayPool<float>.Shared.Return(buffer);
+        return pick >= 0 ? pick : last;
     }
 
     static float KthLargest(Span<float> a, int k)

@@ -97,8 +97,8 @@ public static class CudaChecks
 
     /// <summary>
     /// The GPU's draw (IBackend.Sample) against the host's TokenFilter.Pick on two rows of 152k random logits, for temperature
-    /// alone and with top-k, top-p and min-p: the same token for every one of 24 random numbers per filter and row (random
-    /// logits have no ties, where the two may differ). Error = the share of draws that differ.
+    /// alone and with top-k, top-p and min-p: the same token for every one of 24 random numbers per filter and row (both keep
+    /// ties whole; only their sums' order differs). Error = the share of draws that differ.
     /// </summary>
     public static CudaCheckResult SampleMatchesHost(IBackend gpu)
     {
