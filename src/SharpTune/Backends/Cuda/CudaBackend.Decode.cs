@@ -158,7 +158,7 @@ public sealed unsafe partial class CudaBackend
         if (uniformBits.DType != DType.I32 || uniformBits.Count != 2 || picked.DType != DType.I32 || picked.Count != 1)
             throw new ArgumentException($"sampling takes int32 [2] random bits and an int32 [1] result, not {uniformBits} and {picked}");
         if (!(filter.Temperature > 0f)) throw new ArgumentException($"sampling needs a temperature above 0, not {filter.Temperature}");
-        LaunchDependent("decode", "sampleRow", 1, 1, 1024, 0, logits.Address, logits.RowLength, filter.Temperature, filter.TopK,
+        LaunchDependent("sample", "sampleRow", 1, 1, 1024, 0, logits.Address, logits.RowLength, filter.Temperature, filter.TopK,
                         filter.TopP, filter.MinP, uniformBits.Address, picked.Address);
     }
 

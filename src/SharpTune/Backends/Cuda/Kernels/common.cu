@@ -51,6 +51,19 @@ __device__ float blockSum(float v, float* scratch)
     return warpSum(v);
 }
 
+// Maximum over a block of up to 1024 threads; every thread gets the result. scratch holds 32 floats.
+__device__ float blockMax(float v, float* scratch)
+{
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    v = warpMax(v);
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    int warps = (blockDim.x + 31) >> 5;
+    v = lane < warps ? scratch[lane] : NEG_INF;
+    return warpMax(v);
+}
+
 // 8 bfloat16 of a 16-byte word to float32, and back (round to nearest even).
 __device__ __forceinline__ void unpackBF16x8(uint4 w, float* f)
 {
