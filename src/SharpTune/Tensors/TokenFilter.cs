@@ -23,20 +23,39 @@ public readonly record struct TokenFilter(float Temperature, int TopK, float Top
     public int Pick(Span<float> logits, double uniform)
     {
         TensorPrimitives.Divide(logits, Temperature, logits);
-        if (TopK > 0 && TopK < logits.Length) KeepTopK(logits, TopK);
-        if (TopP < 1f) KeepTopP(logits, TopP);
-        if (MinP > 0f) KeepMinP(logits, MinP);
-        return Draw(logits, uniform);
+        // No filter drops the most likely token, so the maximum and each token's weight exp(logit - max) are computed once;
+        // each filter is a threshold below which tokens go (logit -inf, weight 0).
+        float max = TensorPrimitives.Max(logits);
+        var buffer = ArrayPool<float>.Shared.Rent(logits.Length);
+        var weights = buffer.AsSpan(0, logits.Length);
+        TensorPrimitives.Subtract(logits, max, weights);
+        TensorPrimitives.Exp(weights, weights);
+        if (TopK > 0 && TopK < logits.Length) Drop(logits, weights, TopKThreshold(logits, max, TopK));
+        if (TopP < 1f) Drop(logits, weights, TopPThreshold(logits, weights, max, TopP));
+        // p_i < min_p · p_max  <=>  logit_i < max + ln(min_p)
+        if (MinP > 0f) Drop(logits, weights, max + MathF.Log(MinP));
+        int pick = Draw(logits, weights, uniform);
+        ArrayPool<float>.Shared.Return(buffer);
+        return pick;
     }
 
     /// <summary>The 53 random bits <paramref name="bits"/> as the uniform number of a draw (as Xoshiro256.NextDouble).</summary>
     public static double Uniform(ulong bits) => (bits & ((1UL << 53) - 1)) * (1.0 / (1UL << 53));
 
+    static void Drop(Span<float> logits, Span<float> weights, float below)
+    {
+        for (int i = 0; i < logits.Length; i++)
+            if (logits[i] < below)
+            {
+                logits[i] = float.NegativeInfinity;
+                weights[i] = 0f;
+            }
+    }
+
     // The k-th largest value; ties with it are kept, as transformers' TopKLogitsWarper does. It is selected among the values
     // within a margin of the maximum that already holds k of them (the margin doubling from 2), not among the vocabulary.
-    static void KeepTopK(Span<float> logits, int k)
+    static float TopKThreshold(ReadOnlySpan<float> logits, float max, int k)
     {
-        float max = TensorPrimitives.Max(logits);
         var copy = ArrayPool<float>.Shared.Rent(logits.Length);
         int n;
         for (float margin = 2f; ; margin = Wider(margin))
@@ -50,8 +69,7 @@ public readonly record struct TokenFilter(float Temperature, int TopK, float Top
         // Fewer than k only when the row holds NaNs (never at or above a bound): then every number stays.
         float threshold = n >= k ? KthLargest(copy.AsSpan(0, n), k) : float.NegativeInfinity;
         ArrayPool<float>.Shared.Return(copy);
-        for (int i = 0; i < logits.Length; i++)
-            if (logits[i] < threshold) logits[i] = float.NegativeInfinity;
+        return threshold;
     }
 
     /// <summary>The next gathering margin: doubled up to 64, then everything (so a pathological row costs a few passes).</summary>
@@ -61,11 +79,9 @@ public readonly record struct TokenFilter(float Temperature, int TopK, float Top
     // kept (as the GPU's key threshold; transformers' sort keeps an arbitrary part of a tie). Only the tokens within a
     // margin of the maximum that already holds top_p of the mass are sorted, the margin doubling from 8 when it does not:
     // a trained model's row sorts a few hundred tokens, not the vocabulary.
-    static void KeepTopP(Span<float> logits, float topP)
+    static float TopPThreshold(ReadOnlySpan<float> logits, ReadOnlySpan<float> weights, float max, float topP)
     {
-        float max = TensorPrimitives.Max(logits);
-        var weights = ArrayPool<float>.Shared.Rent(logits.Length);
-        double target = topP * Weights(logits, max, weights.AsSpan(0, logits.Length));
+        double target = topP * Sum(weights);
         var order = ArrayPool<int>.Shared.Rent(logits.Length);
         var keys = ArrayPool<float>.Shared.Rent(logits.Length);
         int n;
@@ -100,53 +116,31 @@ public readonly record struct TokenFilter(float Temperature, int TopK, float Top
             kept = end;
         }
         float lowest = kept > 0 ? -keys[kept - 1] : max;
-        for (int i = 0; i < logits.Length; i++)
-            if (logits[i] < lowest) logits[i] = float.NegativeInfinity;
-        ArrayPool<float>.Shared.Return(weights);
         ArrayPool<int>.Shared.Return(order);
         ArrayPool<float>.Shared.Return(keys);
+        return lowest;
     }
 
-    /// <summary>weights[i] = exp(logits[i] - max) (0 for -inf), vectorized; returns their sum in float64.</summary>
-    static double Weights(ReadOnlySpan<float> logits, float max, Span<float> weights)
+    /// <summary>The weights' sum in float64, in index order.</summary>
+    static double Sum(ReadOnlySpan<float> weights)
     {
-        TensorPrimitives.Subtract(logits, max, weights);
-        TensorPrimitives.Exp(weights, weights);
         double total = 0;
         foreach (var w in weights) total += w;
         return total;
     }
 
-    static void KeepMinP(Span<float> logits, float minP)
+    static int Draw(ReadOnlySpan<float> logits, ReadOnlySpan<float> weights, double uniform)
     {
-        float max = TensorPrimitives.Max(logits);
-        // p_i < min_p · p_max  <=>  logit_i < max + ln(min_p)
-        float threshold = max + MathF.Log(minP);
-        for (int i = 0; i < logits.Length; i++)
-            if (logits[i] < threshold) logits[i] = float.NegativeInfinity;
-    }
-
-    static int Draw(ReadOnlySpan<float> logits, double uniform)
-    {
-        float max = TensorPrimitives.Max(logits);
-        var buffer = ArrayPool<float>.Shared.Rent(logits.Length);
-        var weights = buffer.AsSpan(0, logits.Length);
-        double target = uniform * Weights(logits, max, weights);
-        double cumulative = 0;
-        int last = 0, pick = -1;
+        double target = uniform * Sum(weights), cumulative = 0;
+        int last = 0;
         for (int i = 0; i < logits.Length; i++)
         {
             if (float.IsNegativeInfinity(logits[i])) continue;
             last = i;
             cumulative += weights[i];
-            if (cumulative > target)
-            {
-                pick = i;
-                break;
-            }
+            if (cumulative > target) return i;
         }
-        ArrayPool<float>.Shared.Return(buffer);
-        return pick >= 0 ? pick : last;
+        return last;
     }
 
     static float KthLargest(Span<float> a, int k)
