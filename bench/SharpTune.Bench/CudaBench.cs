@@ -189,6 +189,37 @@ public static class CudaBench
         return 2.0 * n * n * n / best;
     }
 
+    /// <summary>
+    /// `cuda-transfer [MiB]`: host-to-device and device-to-host copies of one buffer (1 GiB unless given) as a model load
+    /// makes them (FromHostBytes, Download), best of 5, with the bytes checked on the way back. SHARPTUNE_CUDA_PINNED=0
+    /// measures the driver's pageable path for comparison.
+    /// </summary>
+    public static int Transfer(string[] args)
+    {
+        int mib = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 1024;
+        var host = new byte[(long)mib << 20];
+        new Random(3).NextBytes(host);
+        var back = new byte[host.Length];
+        using var be = CudaBackend.Create();
+        string path = Environment.GetEnvironmentVariable("SHARPTUNE_CUDA_PINNED") == "0" ? "pageable (driver)" : "page-locked staging, copy stream";
+        double up = double.MaxValue, down = double.MaxValue;
+        for (int r = 0; r < 5; r++)
+        {
+            be.Synchronize();
+            var w = Stopwatch.StartNew();
+            using var t = be.FromHostBytes(host, DType.BF16, host.Length / 2);
+            be.Synchronize();
+            up = Math.Min(up, w.Elapsed.TotalSeconds);
+            w.Restart();
+            be.Download(t, back);
+            down = Math.Min(down, w.Elapsed.TotalSeconds);
+        }
+        if (!host.AsSpan().SequenceEqual(back)) throw new InvalidOperationException("cuda-transfer: the bytes came back changed");
+        Console.WriteLine($"cuda-transfer {mib} MiB on {be.DeviceName}, {path}: host->device {host.Length / up / 1e9:F1} GB/s, " +
+                          $"device->host {host.Length / down / 1e9:F1} GB/s (best of 5, bytes checked)");
+        return 0;
+    }
+
     /// <summary>Device-to-device copy of 2 GiB: bytes read + written per second.</summary>
     internal static double CopyBandwidth(CudaBackend be)
     {

@@ -46,6 +46,7 @@ public static class CudaCheck
             checks.Add(() => CudaChecks.DecodeStepMatchesForward(f32, Model(name)));
         }
         checks.Add(() => CudaChecks.SampleMatchesHost(bf16));
+        checks.Add(() => CudaChecks.PinnedTransfers(bf16));
         checks.Add(() => CudaChecks.SampledGenerationMatchesCpu(f32, Model("stories260K")));
         checks.Add(() => CudaChecks.SampledGenerationMatchesCpu(f32, Model("qwen2-tiny")));
         int failed = 0;

@@ -2,14 +2,18 @@
 //   nvcc -arch=sm_90 -std=c++17 -o /tmp/decode_test bench/cuda-harness/decode_test.cu && /tmp/decode_test
 // It includes the embedded kernel sources as NVRTC sees them (common.cu first), compares one launch of linearBF16x1 (with
 // and without the folded RMSNorm) and of gemv.cu's streamLinearx1 against a float64 loop on the host, and times both
-// kernels on the 7B shapes (q/k/v, o, down, gate+up as one product) back to back; stream_sweep.sh builds it for
-// several shapes of gemv.cu's streaming.
+// kernels on the 7B shapes (q/k/v, o, down, gate+up as one product) back to back, and decode.cu's kernel alone on q/k/v
+// and o with and without the norm; stream_sweep.sh builds it for several shapes of gemv.cu's streaming.
 #include <cstdio>
 #include <cmath>
 #include <vector>
 #include <cstdint>
 #include "../../src/SharpTune/Backends/Cuda/Kernels/common.cu"
-#include "../../src/SharpTune/Backends/Cuda/Kernels/decode.cu"
+// DECODE_CU: another version of decode.cu to compare (-DDECODE_CU='"path"', relative to this file).
+#ifndef DECODE_CU
+#define DECODE_CU "../../src/SharpTune/Backends/Cuda/Kernels/decode.cu"
+#endif
+#include DECODE_CU
 #include "../../src/SharpTune/Backends/Cuda/Kernels/gemv.cu"
 
 static unsigned short toBf16(float f) { unsigned u; memcpy(&u, &f, 4); return (unsigned short)((u + 0x7fff + ((u >> 16) & 1)) >> 16); }
@@ -67,6 +71,16 @@ int main()
     void* xs; void* ys; cudaMalloc(&xs, 18944 * 2); cudaMalloc(&ys, 37888 * 4);
     cudaMemset(xs, 0, 18944 * 2);
     cudaEvent_t e0, e1; cudaEventCreate(&e0); cudaEventCreate(&e1);
+    // Microseconds per call of launch(i) over 20 calls after 3 of warm-up.
+    auto timeCalls = [&](auto launch) {
+        for (int i = 0; i < 3; i++) launch(i);
+        cudaEventRecord(e0);
+        for (int i = 0; i < 20; i++) launch(i);
+        cudaEventRecord(e1);
+        cudaEventSynchronize(e1);
+        float ms; cudaEventElapsedTime(&ms, e0, e1);
+        return ms * 1000 / 20;
+    };
     for (auto sh : shapes)
         for (int stream = 0; stream < 2; stream++)
         {
@@ -83,14 +97,29 @@ int main()
                                                           nullptr, nullptr, nullptr, 0, nullptr, 0.f, pairs);
                 }
             };
-            for (int i = 0; i < 3; i++) launch(i);
-            cudaEventRecord(e0);
-            for (int i = 0; i < 20; i++) launch(i);
-            cudaEventRecord(e1);
-            cudaEventSynchronize(e1);
-            float ms; cudaEventElapsedTime(&ms, e0, e1);
-            printf("%-8s %-14s %7.1f us/call %6.0f GB/s (%s)\n", sh.name, stream ? "streamLinearx1" : "linearBF16x1", ms * 1000 / 20,
-                   bytes / (ms / 20 * 1e-3) / 1e9, cudaGetErrorString(cudaGetLastError()));
+            float us = timeCalls(launch);
+            printf("%-8s %-14s %7.1f us/call %6.0f GB/s (%s)\n", sh.name, stream ? "streamLinearx1" : "linearBF16x1", us,
+                   bytes / (us * 1e-6) / 1e9, cudaGetErrorString(cudaGetLastError()));
+        }
+    // decode.cu's kernel alone on the small products: q/k/v (three weights, two features a warp) and o, with and without
+    // the norm.
+    float* gs; cudaMalloc(&gs, 3584 * 4); cudaMemset(gs, 0, 3584 * 4);
+    for (int shape = 0; shape < 2; shape++)
+        for (int norm = 0; norm < 2; norm++)
+        {
+            int pairs = shape == 0;
+            int n0 = 3584, n1 = shape == 0 ? 512 : 0, kk = 3584, total = n0 + 2 * n1;
+            size_t bytes = (size_t)total * kk * 2;
+            int copies = 20, warps = pairs ? total / 2 : total;
+            auto launch = [&](int i) {
+                const bf16* w = (const bf16*)((char*)big + (size_t)i % copies * bytes);
+                linearBF16x1<<<(warps + 1) / 2, 64>>>(xs, 1, 1, kk, 1.f, 0.f, 1, w, nullptr, ys, n0, n1 ? w + (size_t)n0 * kk : nullptr, nullptr,
+                    (bf16*)ys + n0, n1, n1 ? w + (size_t)(n0 + n1) * kk : nullptr, nullptr, (bf16*)ys + n0 + n1, n1, norm ? gs : nullptr, 1e-6f,
+                    pairs);
+            };
+            float us = timeCalls(launch);
+            printf("%-6s norm=%d pairs=%d  %7.1f us/call %6.0f GB/s (%s)\n", shape == 0 ? "q/k/v" : "o", norm, pairs, us,
+                   bytes / (us * 1e-6) / 1e9, cudaGetErrorString(cudaGetLastError()));
         }
     return 0;
 }

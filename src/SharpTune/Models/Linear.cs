@@ -121,6 +121,20 @@ public sealed class Linear : IDisposable
     /// </summary>
     public void ForwardTrain(IBackend be, Tensor x, Tensor y, LoraPass pass)
     {
+        if (BranchesFirst)
+        {
+            // The branches' products write y first and the base product adds into them inside its matrix product (beta = 1),
+            // instead of each branch reading and rewriting the whole of y after it (a pass bound by memory, not math).
+            float beta = 0f;
+            foreach (var lora in Adapters)
+            {
+                be.MatMul(LoraHidden(be, lora, x, pass), false, pass.Operand(be, lora.B), true, y, lora.Scale, beta);
+                beta = 1f;
+            }
+            be.MatMul(x, false, Weight, true, y, 1f, beta);
+            if (Bias != null) be.AddBias(y, Bias);
+            return;
+        }
         be.MatMul(x, false, Weight, true, y);
         if (Bias != null) be.AddBias(y, Bias);
         foreach (var lora in Adapters)
@@ -130,16 +144,25 @@ public sealed class Linear : IDisposable
                 DoraPath.ForwardTrain(be, this, lora, x, y, pass);
                 continue;
             }
-            var t = pass.Hidden(be, lora, x.Rows, be.ActivationType);
-            if (lora.Dropout > 0f)
-            {
-                var dropped = pass.DroppedInput(be, lora, x.Rows, x.RowLength);
-                be.Dropout(x, lora.Dropout, pass.SeedFor(lora), dropped);
-                be.MatMul(dropped, false, pass.Operand(be, lora.A), true, t);
-            }
-            else be.MatMul(x, false, pass.Operand(be, lora.A), true, t);
-            be.MatMul(t, false, pass.Operand(be, lora.B), true, y, lora.Scale, 1f);
+            be.MatMul(LoraHidden(be, lora, x, pass), false, pass.Operand(be, lora.B), true, y, lora.Scale, 1f);
         }
+    }
+
+    /// <summary>No DoRA branch: a DoRA branch rescales the base output, so the base product must come before it.</summary>
+    bool BranchesFirst => Adapters.Count > 0 && Adapters.All(a => a.Magnitude == null);
+
+    /// <summary>The branch's hidden t = dropout(x)·Aᵀ, kept in the pass (with the dropped-out input when it asks).</summary>
+    static Tensor LoraHidden(IBackend be, LoraBranch lora, Tensor x, LoraPass pass)
+    {
+        var t = pass.Hidden(be, lora, x.Rows, be.ActivationType);
+        if (lora.Dropout > 0f)
+        {
+            var dropped = pass.DroppedInput(be, lora, x.Rows, x.RowLength);
+            be.Dropout(x, lora.Dropout, pass.SeedFor(lora), dropped);
+            be.MatMul(dropped, false, pass.Operand(be, lora.A), true, t);
+        }
+        else be.MatMul(x, false, pass.Operand(be, lora.A), true, t);
+        return t;
     }
 
     /// <summary>
@@ -148,7 +171,14 @@ public sealed class Linear : IDisposable
     /// </summary>
     public void Backward(IBackend be, Tensor x, Tensor dy, Tensor dx, bool accumulateDx, LoraPass pass, Training.GradientSet grads)
     {
-        be.MatMul(dy, false, Weight, false, dx, 1f, accumulateDx ? 1f : 0f);
+        // As in the forward: without DoRA the branches' parts of dx come first and the base dy·W adds into them.
+        bool branchesFirst = BranchesFirst;
+        bool dxHolds = accumulateDx;
+        if (!branchesFirst)
+        {
+            be.MatMul(dy, false, Weight, false, dx, 1f, dxHolds ? 1f : 0f);
+            dxHolds = true;
+        }
         if (grads.For(Weight) is { } dW) be.MatMul(dy, true, x, false, dW, 1f, 1f);
         if (Bias != null && grads.For(Bias) is { } dBias) be.BiasBackward(dy, dBias);
         foreach (var lora in Adapters)
@@ -165,17 +195,20 @@ public sealed class Linear : IDisposable
             if (lora.Dropout <= 0f)
             {
                 if (grads.For(lora.A) is { } dAUndropped) be.MatMul(dt, true, x, false, dAUndropped, 1f, 1f);
-                be.MatMul(dt, false, pass.Operand(be, lora.A), false, dx, 1f, 1f);
+                be.MatMul(dt, false, pass.Operand(be, lora.A), false, dx, 1f, dxHolds ? 1f : 0f);
+                dxHolds = true;
                 continue;
             }
             using var kept = pass.TakeDroppedInput(lora);
             var dropped = kept ?? pass.Scratch(be, ScratchUse.DroppedInput, x.Rows, x.RowLength);
             if (kept == null) be.Dropout(x, lora.Dropout, pass.SeedFor(lora), dropped);
             if (grads.For(lora.A) is { } dA) be.MatMul(dt, true, dropped, false, dA, 1f, 1f);
-            // Through the dropout: the same mask (same seed) applied to the gradient, added to dx in the same pass.
+            // Through the dropout: the same mask (same seed) applied to the gradient, written or added to dx in the same pass.
             be.MatMul(dt, false, pass.Operand(be, lora.A), false, dropped);
-            be.Dropout(dropped, lora.Dropout, pass.SeedFor(lora), dx, accumulate: true);
+            be.Dropout(dropped, lora.Dropout, pass.SeedFor(lora), dx, accumulate: dxHolds);
+            dxHolds = true;
         }
+        if (branchesFirst) be.MatMul(dy, false, Weight, false, dx, 1f, dxHolds ? 1f : 0f);
     }
 
     /// <summary>Makes <see cref="PackedWeight"/> from the current weight (call again after the weight changes).</summary>

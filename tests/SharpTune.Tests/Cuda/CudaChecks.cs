@@ -96,6 +96,38 @@ public static class CudaChecks
     }
 
     /// <summary>
+    /// Transfers large enough to go through the page-locked staging buffers and the copy stream (lengths that end inside a
+    /// chunk), their bytes back unchanged, and their order against the compute stream: an upload into a tensor that a
+    /// copy queued before it still reads must wait for that copy, and work queued after an upload must see it. Error =
+    /// the share of values that differ.
+    /// </summary>
+    public static CudaCheckResult PinnedTransfers(IBackend gpu)
+    {
+        var random = new Xoshiro256(11);
+        long wrong = 0, total = 0;
+        foreach (int n in new[] { 1 << 18, (2 << 20) + 1, (9 << 20) + 7 })
+        {
+            var a = new int[n];
+            var b = new int[n];
+            for (int i = 0; i < n; i++) (a[i], b[i]) = ((int)random.NextUInt64(), (int)random.NextUInt64());
+            using var t = gpu.FromHost(a, n);
+            using var u = gpu.Allocate(DType.I32, n);
+            using var w = gpu.Allocate(DType.I32, n);
+            gpu.Copy(t, u);           // reads t on the compute stream ...
+            gpu.Upload(b, t);         // ... before the copy stream overwrites it
+            gpu.Copy(t, w);           // and this sees b
+            var back = new int[n];
+            foreach (var (tensor, expected) in new[] { (u, a), (w, b), (t, b) })
+            {
+                gpu.ToHost(tensor, back);
+                for (int i = 0; i < n; i++) if (back[i] != expected[i]) wrong++;
+                total += n;
+            }
+        }
+        return new("pinned transfers on the copy stream", (double)wrong / total, 0, $"{wrong} of {total} values differ");
+    }
+
+    /// <summary>
     /// The GPU's draw (IBackend.Sample) against the host's TokenFilter.Pick on two rows of 152k random logits, for temperature
     /// alone and with top-k, top-p and min-p: the same token for every one of 24 random numbers per filter and row (both keep
     /// ties whole; only their sums' order differs). Error = the share of draws that differ.

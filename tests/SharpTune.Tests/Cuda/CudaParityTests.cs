@@ -106,6 +106,9 @@ public class CudaParityTests(CudaBackends gpus) : IClassFixture<CudaBackends>
     public void SamplingOnTheGpuMatchesTheHost() => AssertPassed(CudaChecks.SampleMatchesHost(gpus.Require(DType.BF16)));
 
     [SkippableFact]
+    public void LargeTransfersKeepTheirBytesAndOrder() => AssertPassed(CudaChecks.PinnedTransfers(gpus.Require(DType.BF16)));
+
+    [SkippableFact]
     public void SampledGenerationMatchesTheCpu() =>
         AssertPassed(CudaChecks.SampledGenerationMatchesCpu(gpus.Require(DType.F32), TestData.Model("stories260K")));
 

@@ -18,6 +18,10 @@ public sealed unsafe partial class CudaBackend : IBackend
     /// <summary>Programmatic dependent launches (<see cref="LaunchDependent"/>): Hopper and later, unless SHARPTUNE_CUDA_PDL=0
     /// (for measuring what they bring, or ruling them out).</summary>
     readonly bool _programmaticLaunch;
+    /// <summary>Large transfers through page-locked buffers on a copy stream (SHARPTUNE_CUDA_PINNED=0: all through the
+    /// driver's pageable path on the compute stream).</summary>
+    readonly PinnedStaging? _staging;
+    bool _recording;
     /// <summary>With SHARPTUNE_CUDA_PROFILE=1, every kernel and matrix product waits for the GPU and its time is summed per
     /// name (for benchmarks: it serializes host and device).</summary>
     readonly Dictionary<string, (double Seconds, int Calls)>? _profile =
@@ -34,6 +38,7 @@ public sealed unsafe partial class CudaBackend : IBackend
         try { Cublas.Check(Cublas.cublasCreate_v2(out _cublas), "cublasCreate"); }
         catch (DllNotFoundException e) { throw new SharpTuneException($"--device cuda: cuBLAS is missing ({e.Message}); install the CUDA toolkit libraries or use --device cpu"); }
         Cublas.Check(Cublas.cublasSetStream_v2(_cublas, device.Stream), "cublasSetStream");
+        if (Environment.GetEnvironmentVariable("SHARPTUNE_CUDA_PINNED") != "0") _staging = new PinnedStaging(device);
     }
 
     /// <summary>Opens GPU <paramref name="ordinal"/>; <paramref name="activationType"/> is BF16, or F32 for the checking mode.</summary>
@@ -120,10 +125,17 @@ public sealed unsafe partial class CudaBackend : IBackend
         return t;
     }
 
-    // Pageable sources: the driver has copied them to its staging buffer when the call returns, so the caller may reuse them.
+    // The caller may reuse the bytes on return: the staging buffers hold a copy, and for pageable sources the driver has
+    // copied them to its own staging memory when the call returns. Not staged while a graph records (the copy stream
+    // would join the capture).
     void Upload(ReadOnlySpan<byte> bytes, Tensor t)
     {
         if (bytes.Length == 0) return;
+        if (_staging != null && !_recording && bytes.Length >= PinnedStaging.MinimumBytes)
+        {
+            _staging.Upload(bytes, t.Address);
+            return;
+        }
         fixed (byte* p = bytes) Cu.Check(Cu.cuMemcpyHtoDAsync_v2(t.Address, p, (nuint)bytes.Length, _device.Stream), "cuMemcpyHtoDAsync");
     }
 
@@ -152,9 +164,11 @@ public sealed unsafe partial class CudaBackend : IBackend
         _device.MakeCurrent();
         Cu.Check(Cu.cuStreamBeginCapture_v2(_device.Stream, Cu.CaptureModeRelaxed), "cuStreamBeginCapture");
         _allocator.BeginRecording();
+        _recording = true;
         Exception? failure = null;
         try { enqueue(); }
         catch (Exception e) { failure = e; }
+        finally { _recording = false; }
         // The capture ends whatever happened, or the stream would stay unusable.
         int ended = Cu.cuStreamEndCapture(_device.Stream, out nint graph);
         var blocks = _allocator.EndRecording();
@@ -213,6 +227,11 @@ public sealed unsafe partial class CudaBackend : IBackend
     {
         _device.MakeCurrent();
         if (destination.Length == 0) return;
+        if (_staging != null && !_recording && destination.Length >= PinnedStaging.MinimumBytes)
+        {
+            _staging.Download(source.Address, destination);
+            return;
+        }
         fixed (byte* p = destination) Cu.Check(Cu.cuMemcpyDtoHAsync_v2(p, source.Address, (nuint)destination.Length, _device.Stream), "cuMemcpyDtoHAsync");
         _device.Synchronize();
     }
@@ -353,6 +372,7 @@ public sealed unsafe partial class CudaBackend : IBackend
         _device.Synchronize();
         DisposeSpans();
         Cublas.cublasDestroy_v2(_cublas);
+        _staging?.Dispose();
         _allocator.Dispose();
         _device.Dispose();
     }

@@ -63,6 +63,13 @@ internal static unsafe partial class Cu
     [LibraryImport(Lib)] public static partial int cuStreamCreate(out nint stream, uint flags);
     [LibraryImport(Lib)] public static partial int cuStreamDestroy_v2(nint stream);
     [LibraryImport(Lib)] public static partial int cuStreamSynchronize(nint stream);
+    [LibraryImport(Lib)] public static partial int cuStreamWaitEvent(nint stream, nint evt, uint flags);
+    [LibraryImport(Lib)] public static partial int cuEventCreate(out nint evt, uint flags);
+    [LibraryImport(Lib)] public static partial int cuEventRecord(nint evt, nint stream);
+    [LibraryImport(Lib)] public static partial int cuEventSynchronize(nint evt);
+    [LibraryImport(Lib)] public static partial int cuEventDestroy_v2(nint evt);
+    [LibraryImport(Lib)] public static partial int cuMemAllocHost_v2(out nint pointer, nuint bytes);
+    [LibraryImport(Lib)] public static partial int cuMemFreeHost(nint pointer);
     [LibraryImport(Lib)] public static partial int cuModuleLoadData(out nint module, void* image);
     [LibraryImport(Lib)] public static partial int cuModuleGetFunction(out nint function, nint module, byte* name);
     [LibraryImport(Lib)] public static partial int cuFuncSetAttribute(nint function, int attribute, int value);
@@ -100,6 +107,10 @@ internal static unsafe partial class Cu
 
     /// <summary>CU_STREAM_CAPTURE_MODE_RELAXED: module loads and allocations may happen while a stream records.</summary>
     public const int CaptureModeRelaxed = 2;
+
+    /// <summary>CU_STREAM_NON_BLOCKING and CU_EVENT_DISABLE_TIMING: a copy stream that never waits on the legacy stream, and
+    /// events used only for ordering.</summary>
+    public const uint StreamNonBlocking = 1, EventDisableTiming = 2;
 
     public const int CUDA_ERROR_OUT_OF_MEMORY = 2;
     public const int AttrMaxDynamicSharedBytes = 8;
