@@ -28,28 +28,14 @@ public sealed class Generator(TransformerModel model, Tokenizer tokenizer)
         var be = model.Backend;
         string Accept(Tensor output, int? picked)
         {
-            if (picked is int id) return (options.IsArgMax ? stream.AcceptArgMax(id) : stream.AcceptDrawn(id)).Text;
+            if (picked is int id) return BackendPicks.Accept(stream, id).Text;
             be.ToHost(output, logits);
             return stream.Accept(logits).Text;
-        }
-        int Pick(Tensor output)
-        {
-            Span<int> picked = stackalloc int[1];
-            if (draw is TokenFilter filter)
-            {
-                ulong bits = stream.NextDrawBits();
-                using var bitsTensor = be.FromHost([(int)(uint)bits, (int)(uint)(bits >> 32)], 2);
-                using var pickedTensor = be.Allocate(DType.I32, 1);
-                be.Sample(output, filter, bitsTensor, pickedTensor);
-                be.ToHost(pickedTensor, picked);
-            }
-            else be.ArgMax(output, picked);
-            return picked[0];
         }
         if (!stream.Finished && !cancel.IsCancellationRequested)
         {
             using var output = model.Forward([.. prompt], cache);
-            var text = Accept(output, picksOnBackend ? Pick(output) : null);
+            var text = Accept(output, picksOnBackend ? BackendPicks.Pick(be, output, [stream])[0] : null);
             if (text.Length > 0) onText?.Invoke(text);
         }
         // Then one token per step, each step's device work the same (a GPU replays it as one graph).

@@ -38,6 +38,7 @@ public sealed class TokenStream
     public bool Finished { get; private set; }
     public IReadOnlyList<int> GeneratedIds => _generated;
     public IReadOnlyList<GeneratedToken> Tokens => _tokens;
+    public SamplingOptions Options => _options;
     /// <summary>The token to feed next (the last one accepted).</summary>
     public int LastToken => _history[^1];
 

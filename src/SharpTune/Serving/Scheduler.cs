@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using SharpTune.Inference;
 using SharpTune.Models;
 
 namespace SharpTune.Serving;
@@ -138,13 +139,17 @@ public sealed class Scheduler : IDisposable
     void Step(List<(ServingSequence Sequence, BatchSegment Segment)> segments)
     {
         using var logits = _forward.Run(segments.Select(x => x.Segment).ToList());
-        int row = 0;
-        foreach (var (s, segment) in segments)
+        foreach (var (s, segment) in segments) s.Computed += segment.Tokens.Length;
+        if (logits == null) return;
+        // Greedy and plain draws are picked where the logits are (one download for all rows); the rest bring their row here.
+        var wanting = segments.Where(x => x.Segment.WantLogits).Select(x => x.Sequence).ToList();
+        var be = _forward.Model.Backend;
+        var picks = BackendPicks.Pick(be, logits, wanting.Select(s => s.Stream).ToList());
+        for (int row = 0; row < wanting.Count; row++)
         {
-            s.Computed += segment.Tokens.Length;
-            if (!segment.WantLogits) continue;
-            _forward.Model.Backend.ToHost(logits!.SliceRows(row++, 1), _logits);
-            var (text, token) = s.Stream.Accept(_logits);
+            var s = wanting[row];
+            if (picks[row] == null) be.ToHost(logits.SliceRows(row, 1), _logits);
+            var (text, token) = picks[row] is int id ? BackendPicks.Accept(s.Stream, id) : s.Stream.Accept(_logits);
             if (text.Length > 0 || token != null) s.Emit(new SequenceEvent(text, token));
             if (s.Stream.Finished) Retire(s, null);
         }

@@ -522,21 +522,27 @@ public static class CudaChecks
             string[] names = ["Lily", "Tom", "The cat", "A bird"], actions = ["went to the park", "found a box", "was sad", "saw a big red ball"];
             var prompts = Enumerable.Range(0, 16).Select(i => $"{names[i % 4]} {actions[i / 4]}").ToArray();
             var engine = server.Engine;
-            var expected = prompts.Select(p =>
+            // Even requests greedy, odd ones drawn (temperature 0.8, top-p 0.9, a seed each): both picked on the GPU.
+            float Temperature(int i) => i % 2 == 0 ? 0f : 0.8f;
+            var expected = prompts.Select((p, i) =>
             {
                 var ids = engine.EncodeRaw(p);
-                return engine.Generator.Generate(ids, engine.Sampling(new InferArguments { Temperature = 0, MaxNewTokens = 48 }, ids.Length)).Text;
+                var overrides = new SamplingOverrides { Temperature = Temperature(i), TopP = 0.9f, Seed = 100 + i, MaxNewTokens = 48 };
+                return engine.Generator.Generate(ids, engine.Sampling(args, ids.Length, overrides)).Text;
             }).ToArray();
             using var http = new HttpClient { BaseAddress = server.Address };
-            var answers = Task.WhenAll(prompts.Select(async p =>
+            var answers = Task.WhenAll(prompts.Select(async (p, i) =>
             {
-                var body = new System.Text.Json.Nodes.JsonObject { ["prompt"] = p, ["max_tokens"] = 48, ["temperature"] = 0 }.ToJsonString();
+                var body = new System.Text.Json.Nodes.JsonObject
+                {
+                    ["prompt"] = p, ["max_tokens"] = 48, ["temperature"] = Temperature(i), ["top_p"] = 0.9, ["seed"] = 100 + i,
+                }.ToJsonString();
                 using var response = await http.PostAsync("v1/completions", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
                 using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
                 return json.RootElement.GetProperty("choices")[0].GetProperty("text").GetString();
             })).GetAwaiter().GetResult();
             int differing = Enumerable.Range(0, prompts.Length).Count(i => answers[i] != expected[i]);
-            return new($"deploy {gpu.ActivationType}: 16 simultaneous greedy completions vs the generator", differing, 0,
+            return new($"deploy {gpu.ActivationType}: 16 simultaneous completions (8 greedy, 8 sampled) vs the generator", differing, 0,
                        $"{prompts.Length - differing} of {prompts.Length} equal, {expected.Distinct().Count()} distinct answers");
         }
         finally

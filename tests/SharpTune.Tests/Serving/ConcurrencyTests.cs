@@ -34,4 +34,15 @@ public class ConcurrencyTests
         // Independence shows only where answers differ: most prompts lead to their own story.
         Assert.True(expected.Distinct().Count() >= 24, $"only {expected.Distinct().Count()} distinct answers");
     }
+
+    /// <summary>
+    /// The GPU check's mix on the CPU: 8 greedy and 8 seeded sampled requests in the same batched steps, each answer equal to
+    /// the generator's for the same prompt and seed (the scheduler and the generator pick through the same BackendPicks).
+    /// </summary>
+    [Fact]
+    public void GreedyAndSeededSampledRequestsTogetherEachEqualTheGenerator()
+    {
+        var result = SharpTune.Tests.Cuda.CudaChecks.ServingMatchesGenerator(SharpTune.Backends.Cpu.CpuBackend.Instance, TestData.BundledModel);
+        Assert.True(result.Passed, result.ToString());
+    }
 }
