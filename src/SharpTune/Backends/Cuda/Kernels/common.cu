@@ -26,43 +26,43 @@ __device__ __forceinline__ void st(void* p, int t, i64 i, float v)
     if (t) ((bf16*)p)[i] = f2bf(v); else ((float*)p)[i] = v;
 }
 
-__device__ __forceinline__ float warpSum(float v)
+// The reductions' operators: combine two partial results; identity is what a thread without a value contributes.
+struct SumOp
 {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    static __device__ __forceinline__ float combine(float a, float b) { return a + b; }
+    static __device__ __forceinline__ float identity() { return 0.f; }
+};
+
+struct MaxOp
+{
+    static __device__ __forceinline__ float combine(float a, float b) { return fmaxf(a, b); }
+    static __device__ __forceinline__ float identity() { return NEG_INF; }
+};
+
+// Over the 32 lanes of a warp; every lane gets the result.
+template <typename Op> __device__ __forceinline__ float warpReduce(float v)
+{
+    for (int o = 16; o > 0; o >>= 1) v = Op::combine(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
 }
 
-__device__ __forceinline__ float warpMax(float v)
-{
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-
-// Sum over a block of up to 1024 threads; every thread gets the result. scratch holds 32 floats.
-__device__ float blockSum(float v, float* scratch)
+// Over a block of up to 1024 threads; every thread gets the result. scratch holds 32 floats.
+template <typename Op> __device__ float blockReduce(float v, float* scratch)
 {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    v = warpSum(v);
+    v = warpReduce<Op>(v);
     __syncthreads();
     if (lane == 0) scratch[warp] = v;
     __syncthreads();
     int warps = (blockDim.x + 31) >> 5;
-    v = lane < warps ? scratch[lane] : 0.f;
-    return warpSum(v);
+    v = lane < warps ? scratch[lane] : Op::identity();
+    return warpReduce<Op>(v);
 }
 
-// Maximum over a block of up to 1024 threads; every thread gets the result. scratch holds 32 floats.
-__device__ float blockMax(float v, float* scratch)
-{
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    v = warpMax(v);
-    __syncthreads();
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    int warps = (blockDim.x + 31) >> 5;
-    v = lane < warps ? scratch[lane] : NEG_INF;
-    return warpMax(v);
-}
+__device__ __forceinline__ float warpSum(float v) { return warpReduce<SumOp>(v); }
+__device__ __forceinline__ float warpMax(float v) { return warpReduce<MaxOp>(v); }
+__device__ __forceinline__ float blockSum(float v, float* scratch) { return blockReduce<SumOp>(v, scratch); }
+__device__ __forceinline__ float blockMax(float v, float* scratch) { return blockReduce<MaxOp>(v, scratch); }
 
 // 8 bfloat16 of a 16-byte word to float32, and back (round to nearest even).
 __device__ __forceinline__ void unpackBF16x8(uint4 w, float* f)

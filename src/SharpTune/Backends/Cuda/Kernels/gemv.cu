@@ -93,14 +93,24 @@ __device__ __forceinline__ void stageInput(const bf16* x, int m, int k, const fl
         }
 }
 
+// A warp's part of the block's shared memory (streamProduct): the staged x' rows, their 1/rms, its ring (generic pointer and
+// shared address), its barriers' address, and how many pieces it streams.
+struct StreamState
+{
+    float* xf; float* inv; const bf16* ring; unsigned ringAddress, bars; int pieces;
+};
+
 // Streams the warp's pieces through its ring and calls finish(feature, sums) after each feature's last piece, where
 // sums[r·M + j] = w_r · x'_j summed over the warp (every lane gets them), r < RPF, j < m, x' the staged rows. The first
 // STREAM_STAGES pieces were issued by the caller. A piece's weights are all loaded before the first use (the warp shares
 // its scheduler with one or two others, so its own loads must hide their latency).
 template <int M, int RPF, typename F>
-__device__ __forceinline__ void consume(const RowStream<RPF>& rows, int m, const float* xf, int pieces,
-                                        const bf16* ring, unsigned ringAddress, unsigned bars, F finish)
+__device__ __forceinline__ void consume(const RowStream<RPF>& rows, int m, const StreamState& state, F finish)
 {
+    const float* xf = state.xf;
+    const bf16* ring = state.ring;
+    unsigned ringAddress = state.ringAddress, bars = state.bars;
+    int pieces = state.pieces;
     constexpr int LOADS = STREAM_PIECE / 256;
     int lane = threadIdx.x & 31;
     float acc[RPF * M];
@@ -156,22 +166,21 @@ __device__ __forceinline__ void consume(const RowStream<RPF>& rows, int m, const
 }
 
 // Shared memory: the warps' rings, their barriers, x' [m, k] float32, 1/rms per row, 32 floats of scratch. The C# side
-// sizes it the same way (CudaBackend.Decode.cs, StreamSharedBytes).
+// sizes it the same way (CudaBackend.Decode.cs, StreamSharedBytes). Returns the warp's part of it.
 template <int M, int RPF>
-__device__ __forceinline__ void streamProduct(const bf16* x, int m, int k, const float* g, float eps, RowStream<RPF>& rows, int n,
-                                              float*& xf, float*& inv, int& pieces, const bf16*& ring, unsigned& ringAddress,
-                                              unsigned& bars)
+__device__ __forceinline__ StreamState streamProduct(const bf16* x, int m, int k, const float* g, float eps, RowStream<RPF>& rows, int n)
 {
     extern __shared__ __align__(128) unsigned char shared[];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     bf16* rings = (bf16*)shared;
     u64* barriers = (u64*)(shared + STREAM_WARPS * STREAM_STAGES * STREAM_PIECE * 2);
-    xf = (float*)(barriers + STREAM_WARPS * STREAM_STAGES);
-    inv = xf + (i64)m * k;
-    float* scratch = inv + 8;
-    ring = rings + warp * STREAM_STAGES * STREAM_PIECE;
-    ringAddress = sharedAddress(ring);
-    bars = sharedAddress(barriers + warp * STREAM_STAGES);
+    StreamState state;
+    state.xf = (float*)(barriers + STREAM_WARPS * STREAM_STAGES);
+    state.inv = state.xf + (i64)m * k;
+    float* scratch = state.inv + 8;
+    state.ring = rings + warp * STREAM_STAGES * STREAM_PIECE;
+    state.ringAddress = sharedAddress(state.ring);
+    state.bars = sharedAddress(barriers + warp * STREAM_STAGES);
     rows.k = k;
     rows.chunks = (k + STREAM_PIECE - 1) / STREAM_PIECE;
     // Each block a contiguous share of the features, as even as the count allows: an SM streams at most its share of the
@@ -182,19 +191,20 @@ __device__ __forceinline__ void streamProduct(const bf16* x, int m, int k, const
     rows.first = lo + warp;
     rows.stride = STREAM_WARPS;
     int features = rows.first < hi ? (hi - 1 - rows.first) / STREAM_WARPS + 1 : 0;
-    pieces = features * rows.chunks * RPF;
+    state.pieces = features * rows.chunks * RPF;
     if (lane == 0)
     {
-        for (int s = 0; s < STREAM_STAGES; s++) barrierInit(bars + s * 8);
+        for (int s = 0; s < STREAM_STAGES; s++) barrierInit(state.bars + s * 8);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
         asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-        for (int p = 0; p < min(STREAM_STAGES, pieces); p++) rows.issue(p, ringAddress, bars);
+        for (int p = 0; p < min(STREAM_STAGES, state.pieces); p++) rows.issue(p, state.ringAddress, state.bars);
     }
     // The weights are not written by earlier kernels; x, y and the outputs may be.
     gridDependencyWait();
     gridDependencyRelease();
-    stageInput<M>(x, m, k, g, eps, xf, inv, scratch);
+    stageInput<M>(x, m, k, g, eps, state.xf, state.inv, scratch);
     __syncthreads();
+    return state;
 }
 
 // y_s = alpha·RmsNorm(x)·g·W_sᵀ + b_s + beta·y_s for up to three weights W_s [n_s, k] one after another (the q, k and v
@@ -205,10 +215,10 @@ __device__ __forceinline__ void streamLinear(const bf16* x, int m, int k, float 
     const bf16* w2, const float* b2, void* y2, int n2, const float* g, float eps)
 {
     RowStream<1> rows{w0, w1, w2, n0, n1};
-    float* xf; float* inv; int pieces; const bf16* ring; unsigned ringAddress, bars;
-    streamProduct<M, 1>(x, m, k, g, eps, rows, n0 + n1 + n2, xf, inv, pieces, ring, ringAddress, bars);
+    StreamState state = streamProduct<M, 1>(x, m, k, g, eps, rows, n0 + n1 + n2);
+    const float* inv = state.inv;
     int lane = threadIdx.x & 31;
-    consume<M, 1>(rows, m, xf, pieces, ring, ringAddress, bars, [&](int f, const float* sums)
+    consume<M, 1>(rows, m, state, [&](int f, const float* sums)
     {
         const float* b = b0; void* y = y0; int n = n0, j = f;
         if (j >= n0) { j -= n0; b = b1; y = y1; n = n1; if (j >= n1) { j -= n1; b = b2; y = y2; n = n2; } }
@@ -231,10 +241,10 @@ __device__ __forceinline__ void streamSwiGlu(const bf16* x, int m, int k, const 
                                              const float* g, float eps)
 {
     RowStream<2> rows{wg, wu, nullptr, n, 0};
-    float* xf; float* inv; int pieces; const bf16* ring; unsigned ringAddress, bars;
-    streamProduct<M, 2>(x, m, k, g, eps, rows, n, xf, inv, pieces, ring, ringAddress, bars);
+    StreamState state = streamProduct<M, 2>(x, m, k, g, eps, rows, n);
+    const float* inv = state.inv;
     int lane = threadIdx.x & 31;
-    consume<M, 2>(rows, m, xf, pieces, ring, ringAddress, bars, [&](int f, const float* sums)
+    consume<M, 2>(rows, m, state, [&](int f, const float* sums)
     {
 #pragma unroll
         for (int r = 0; r < M; r++)
