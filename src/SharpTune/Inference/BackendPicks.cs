@@ -15,15 +15,12 @@ public static class BackendPicks
     public static int?[] Pick(IBackend be, Tensor logits, IReadOnlyList<TokenStream> streams)
     {
         var picks = new int?[streams.Count];
-        var rows = Enumerable.Range(0, streams.Count).Where(r => streams[r].Options is { IsArgMax: true } or { IsPlainDraw: true }).ToList();
+        var rows = Enumerable.Range(0, streams.Count).Where(r => !streams[r].Options.NeedsLogits).ToList();
         if (rows.Count == 0) return picks;
         var bits = new int[2 * streams.Count];
         foreach (int r in rows)
             if (streams[r].Options.IsPlainDraw)
-            {
-                ulong b = streams[r].NextDrawBits();
-                (bits[2 * r], bits[2 * r + 1]) = ((int)(uint)b, (int)(uint)(b >> 32));
-            }
+                (bits[2 * r], bits[2 * r + 1]) = TokenFilter.BitWords(streams[r].NextDrawBits());
         using var bitsTensor = be.FromHost(bits, streams.Count, 2);
         using var picked = be.Allocate(DType.I32, streams.Count, 1);
         foreach (int r in rows)

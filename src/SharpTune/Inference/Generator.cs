@@ -23,7 +23,7 @@ public sealed class Generator(TransformerModel model, Tokenizer tokenizer)
         // Greedy without penalties needs only the argmax, and a plain draw only the filters and one random number: the
         // backend picks where the logits are. Otherwise the logits come to the host for the sampler.
         var draw = options.IsPlainDraw ? options.Filter : (TokenFilter?)null;
-        bool picksOnBackend = options.IsArgMax || draw != null;
+        bool picksOnBackend = !options.NeedsLogits;
         var logits = picksOnBackend ? [] : new float[model.Shape.Vocab];
         var be = model.Backend;
         string Accept(Tensor output, int? picked)

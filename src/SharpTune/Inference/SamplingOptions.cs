@@ -35,7 +35,8 @@ public sealed record SamplingOptions
     /// <summary>The temperature and truncation filters of a sampled step.</summary>
     public TokenFilter Filter => new(Temperature, TopK, TopP, MinP);
 
-    bool NeedsLogits => RepetitionPenalty != 1f || PresencePenalty != 0f || FrequencyPenalty != 0f || Logprobs;
+    /// <summary>Penalties or logprobs: the next token needs the whole row of logits on the host (the sampler's path).</summary>
+    public bool NeedsLogits => RepetitionPenalty != 1f || PresencePenalty != 0f || FrequencyPenalty != 0f || Logprobs;
 }
 
 /// <summary>One request's own sampling values (an API call's fields); null keeps the server's default.</summary>

@@ -63,7 +63,8 @@ public sealed class DecodeStep : IDisposable
         _model.Rope.EnsureLength(position + 1);
         _spanStart[0] = 0;
         _spanEnd[0] = position + 1;
-        be.Upload([token, position, 0, position + 1, (int)(uint)drawBits, (int)(uint)(drawBits >> 32)], _state);
+        var (low, high) = TokenFilter.BitWords(drawBits);
+        be.Upload([token, position, 0, position + 1, low, high], _state);
         if (_recorded != null && !ReferenceEquals(_recordedFrequencies, _model.Rope.Frequencies))
         {
             // Dynamic rope scaling rebuilt its frequencies: the recording reads the old tensor.

@@ -205,7 +205,7 @@ public interface IBackend : IDisposable
         var bits = uniformBits.AsIntSpan();
         var row = System.Buffers.ArrayPool<float>.Shared.Rent(logits.RowLength);
         logits.AsSpan().CopyTo(row);
-        picked.AsIntSpan()[0] = filter.Pick(row.AsSpan(0, logits.RowLength), TokenFilter.Uniform((uint)bits[0] | (ulong)(uint)bits[1] << 32));
+        picked.AsIntSpan()[0] = filter.Pick(row.AsSpan(0, logits.RowLength), TokenFilter.Uniform(TokenFilter.FromBitWords(bits[0], bits[1])));
         System.Buffers.ArrayPool<float>.Shared.Return(row);
     }
 

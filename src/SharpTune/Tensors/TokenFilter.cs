@@ -39,6 +39,11 @@ public readonly record struct TokenFilter(float Temperature, int TopK, float Top
         return pick;
     }
 
+    /// <summary>A draw's random bits as the two int32 a device tensor carries them in (low word first), and back.</summary>
+    public static (int Low, int High) BitWords(ulong bits) => ((int)(uint)bits, (int)(uint)(bits >> 32));
+
+    public static ulong FromBitWords(int low, int high) => (uint)low | (ulong)(uint)high << 32;
+
     /// <summary>The 53 random bits <paramref name="bits"/> as the uniform number of a draw (as Xoshiro256.NextDouble).</summary>
     public static double Uniform(ulong bits) => (bits & ((1UL << 53) - 1)) * (1.0 / (1UL << 53));
 

@@ -157,7 +157,8 @@ public static class CudaChecks
                 for (int d = 0; d < draws; d++, total++)
                 {
                     ulong b = random.NextUInt64() >> 11;
-                    gpu.Upload([(int)(uint)b, (int)(uint)(b >> 32)], bits);
+                    var (low, high) = TokenFilter.BitWords(b);
+                    gpu.Upload([low, high], bits);
                     gpu.Sample(logits, filter, bits, picked);
                     gpu.ToHost(picked, got);
                     values.CopyTo(host, 0);

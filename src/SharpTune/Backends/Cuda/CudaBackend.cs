@@ -125,15 +125,18 @@ public sealed unsafe partial class CudaBackend : IBackend
         return t;
     }
 
+    /// <summary>Transfers this large go through <see cref="PinnedStaging"/>; none while a graph records (the copy stream
+    /// would join the capture).</summary>
+    bool Staged(long bytes) => _staging != null && !_recording && bytes >= PinnedStaging.MinimumBytes;
+
     // The caller may reuse the bytes on return: the staging buffers hold a copy, and for pageable sources the driver has
-    // copied them to its own staging memory when the call returns. Not staged while a graph records (the copy stream
-    // would join the capture).
+    // copied them to its own staging memory when the call returns.
     void Upload(ReadOnlySpan<byte> bytes, Tensor t)
     {
         if (bytes.Length == 0) return;
-        if (_staging != null && !_recording && bytes.Length >= PinnedStaging.MinimumBytes)
+        if (Staged(bytes.Length))
         {
-            _staging.Upload(bytes, t.Address);
+            _staging!.Upload(bytes, t.Address);
             return;
         }
         fixed (byte* p = bytes) Cu.Check(Cu.cuMemcpyHtoDAsync_v2(t.Address, p, (nuint)bytes.Length, _device.Stream), "cuMemcpyHtoDAsync");
@@ -227,9 +230,9 @@ public sealed unsafe partial class CudaBackend : IBackend
     {
         _device.MakeCurrent();
         if (destination.Length == 0) return;
-        if (_staging != null && !_recording && destination.Length >= PinnedStaging.MinimumBytes)
+        if (Staged(destination.Length))
         {
-            _staging.Download(source.Address, destination);
+            _staging!.Download(source.Address, destination);
             return;
         }
         fixed (byte* p = destination) Cu.Check(Cu.cuMemcpyDtoHAsync_v2(p, source.Address, (nuint)destination.Length, _device.Stream), "cuMemcpyDtoHAsync");
