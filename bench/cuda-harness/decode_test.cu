@@ -3,7 +3,8 @@
 // It includes the embedded kernel sources as NVRTC sees them (common.cu first), compares one launch of linearBF16x1 (with
 // and without the folded RMSNorm) and of gemv.cu's streamLinearx1 against a float64 loop on the host, and times both
 // kernels on the 7B shapes (q/k/v, o, down, gate+up as one product) back to back, and decode.cu's kernel alone on q/k/v
-// and o with and without the norm; stream_sweep.sh builds it for several shapes of gemv.cu's streaming.
+// and o with and without the norm; stream_sweep.sh builds it for several shapes of gemv.cu's streaming, decode_sweep.sh for
+// several of decode.cu's loads in flight and blocks an SM.
 #include <cstdio>
 #include <cmath>
 #include <vector>
@@ -101,14 +102,14 @@ int main()
             printf("%-8s %-14s %7.1f us/call %6.0f GB/s (%s)\n", sh.name, stream ? "streamLinearx1" : "linearBF16x1", us,
                    bytes / (us * 1e-6) / 1e9, cudaGetErrorString(cudaGetLastError()));
         }
-    // decode.cu's kernel alone on the small products: q/k/v (three weights, two features a warp) and o, with and without
-    // the norm.
+    // decode.cu's kernel alone on the small products: q/k/v (three weights, two features a warp) and o (one and two), with
+    // and without the norm.
     float* gs; cudaMalloc(&gs, 3584 * 4); cudaMemset(gs, 0, 3584 * 4);
-    for (int shape = 0; shape < 2; shape++)
+    for (int shape = 0; shape < 3; shape++)
         for (int norm = 0; norm < 2; norm++)
         {
-            int pairs = shape == 0;
-            int n0 = 3584, n1 = shape == 0 ? 512 : 0, kk = 3584, total = n0 + 2 * n1;
+            int pairs = shape != 1;
+            int n0 = 3584, n1 = shape == 0 ? 512 : 0, kk = 3584, total = n0 + 2 * n1;   // shape 2: o in pairs
             size_t bytes = (size_t)total * kk * 2;
             int copies = 20, warps = pairs ? total / 2 : total;
             auto launch = [&](int i) {

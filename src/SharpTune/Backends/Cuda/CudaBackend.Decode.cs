@@ -13,7 +13,9 @@ namespace SharpTune.Backends.Cuda;
 /// </summary>
 public sealed unsafe partial class CudaBackend
 {
-    const int SmallBatchRows = 8, WarpsPerBlock = 2;
+    const int SmallBatchRows = 8, WarpsPerBlock = 2, DecodeBlocksPerSm = 8;
+    /// <summary>sample.cu's SAMPLE_THREADS.</summary>
+    const int SampleThreads = 512;
     static readonly string[] LinearBF16 = ["linearBF16x1", "linearBF16x2", "linearBF16x4", "linearBF16x8"];
     static readonly string[] LinearF32 = ["linearF32x1", "linearF32x2", "linearF32x4", "linearF32x8"];
     static readonly string[] SwiGluBF16 = ["swigluLinearBF16x1", "swigluLinearBF16x2", "swigluLinearBF16x4", "swigluLinearBF16x8"];
@@ -158,7 +160,7 @@ public sealed unsafe partial class CudaBackend
         if (uniformBits.DType != DType.I32 || uniformBits.Count != 2 || picked.DType != DType.I32 || picked.Count != 1)
             throw new ArgumentException($"sampling takes int32 [2] random bits and an int32 [1] result, not {uniformBits} and {picked}");
         if (!(filter.Temperature > 0f)) throw new ArgumentException($"sampling needs a temperature above 0, not {filter.Temperature}");
-        LaunchDependent("sample", "sampleRow", 1, 1, 1024, 0, logits.Address, logits.RowLength, filter.Temperature, filter.TopK,
+        LaunchDependent("sample", "sampleRow", 1, 1, SampleThreads, 0, logits.Address, logits.RowLength, filter.Temperature, filter.TopK,
                         filter.TopP, filter.MinP, uniformBits.Address, picked.Address);
     }
 
@@ -196,8 +198,8 @@ public sealed unsafe partial class CudaBackend
                    AddressOf(s2.Weight), AddressOf(s2.Bias), AddressOf(s2.Output), s2.Weight?.Rows ?? 0, AddressOf(norm), eps);
             return true;
         }
-        // Two output features a warp when one would leave more warps than the SMs hold at once (decode.cu's register caps).
-        long resident = (long)_multiprocessors * (x.Rows <= 2 ? 32 : 16);
+        // Two output features a warp when one would leave more warps than the SMs hold at once (decode.cu's DECODE_BLOCKS).
+        long resident = (long)_multiprocessors * DecodeBlocksPerSm * WarpsPerBlock;
         bool pairs = warps > resident;
         foreach (var o in outputs) pairs &= o.Weight.Rows % 2 == 0;
         if (pairs) warps /= 2;

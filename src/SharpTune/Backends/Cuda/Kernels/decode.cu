@@ -1,7 +1,18 @@
 // Decoding kernels. Products of a few activation rows (one per sequence) with a linear layer's weight W [n, k] cost the
-// time it takes to read W once, so each warp streams whole rows of W with 16-byte loads (eight per lane in flight, in
+// time it takes to read W once, so each warp streams whole rows of W with 16-byte loads (DECODE_LOADS per lane in flight, in
 // rounds whose tail is predicated rather than serial) and multiplies them with the m <= M input rows, which stay in L1;
 // accumulation is float32. W is bfloat16 or float32.
+
+// DECODE_LOADS: the 16-byte weight loads a lane has in flight; DECODE_BLOCKS: the 2-warp blocks of a linear product an SM
+// holds, which caps a thread at 65536 / (64 · DECODE_BLOCKS) registers. Measured on H200s (7B shapes): at 16 blocks (64
+// registers) the kernel spilled; at 8 (128) bench/cuda-harness/decode_sweep.sh has q/k/v with its norm 13.8 -> 13.3 us
+// and o (two features a warp) 11.1 -> 10.7, and the whole decoding step gained 5 % (cuda-decode 7b, same machine: 234.7 /
+// 233.5 -> 246.5 / 245.6 tokens/s). 12 or more loads were slower at any block count; 6 blocks, or four features a warp
+// for q/k/v, changed nothing (248-250 tokens/s each). CudaBackend.Decode.cs's resident warps must match DECODE_BLOCKS.
+#ifndef DECODE_LOADS
+#define DECODE_LOADS 8
+#define DECODE_BLOCKS 8
+#endif
 
 // 16 bytes of a weight read once per token: not kept in L1, which holds x.
 __device__ __forceinline__ uint4 loadStreaming(const void* p)
@@ -92,12 +103,12 @@ __device__ __forceinline__ void fmaRows(const void* x, int tx, int m, int k, int
 // For each of the NW weight rows w[i] (k values each): acc[i·M + r] = w[i]·x[r] summed over the warp (every lane gets it);
 // with NORM, x[r] is RmsNorm(x[r])·g: every warp sums Σx² of the rows it reads anyway and applies 1/rms to its sums, so the
 // normed rows are never stored and no warp waits on a pass over x before its weight stream starts.
-// A round issues all its loads (eight per lane over the NW rows) before the first use; a lane's loads past k are skipped.
+// A round issues all its loads (DECODE_LOADS per lane over the NW rows) before the first use; a lane's loads past k are skipped.
 template <int M, int NW, typename TW, bool NORM>
 __device__ __forceinline__ void dotRows(const void* x, int tx, int m, int k, const TW* const* w, int lane, float* acc,
                                         const float* g, float eps)
 {
-    constexpr int V = 16 / sizeof(TW), STEP = 32 * V, ROUND = 8 / NW;
+    constexpr int V = 16 / sizeof(TW), STEP = 32 * V, ROUND = DECODE_LOADS / NW;
     float ss[M];
 #pragma unroll
     for (int i = 0; i < NW * M; i++) acc[i] = 0.f;
@@ -199,14 +210,15 @@ __device__ __forceinline__ void swigluRows(const void* x, int tx, int m, int k, 
         }
 }
 
-// Blocks of 64 threads (2 warps), with the register cap that lets an SM hold 32 warps for one or two rows (64 registers a
-// thread), 16 for more. Measured on an H200 against 8-warp blocks, together with the two-features-a-warp q/k/v: q/k/v with
-// its norm 21.8 -> 15.3 us, o and down unchanged, the 152k-row output head 258 -> 272 us.
-#define DECODE_BLOCKS(M) ((M) <= 2 ? 16 : 8)
+// Blocks of 64 threads (2 warps), DECODE_BLOCKS of them an SM for the linear products, 16 (64 registers a thread) for
+// SwiGLU's of one or two rows, whose features come one a warp (fewer blocks an SM would add waves). Measured on an H200
+// against 8-warp blocks, together with the two-features-a-warp q/k/v: q/k/v with its norm 21.8 -> 15.3 us, o and down
+// unchanged, the 152k-row output head 258 -> 272 us.
+#define SWIGLU_BLOCKS(M) ((M) <= 2 ? 16 : 8)
 
 // g (the RMSNorm weight, float32 [k]) may be null: the products of x itself. pairs: two output features a warp.
 #define LINEAR_ENTRY(NAME, M, TW)                                                                                         \
-    extern "C" __global__ void __launch_bounds__(64, DECODE_BLOCKS(M)) NAME(const void* x, int tx, int m, int k,         \
+    extern "C" __global__ void __launch_bounds__(64, DECODE_BLOCKS) NAME(const void* x, int tx, int m, int k,             \
         float alpha, float beta, int ty, const TW* w0, const float* b0, void* y0, int n0, const TW* w1, const float* b1,   \
         void* y1, int n1, const TW* w2, const float* b2, void* y2, int n2, const float* g, float eps, int pairs)           \
     {                                                                                                                      \
@@ -217,7 +229,7 @@ __device__ __forceinline__ void swigluRows(const void* x, int tx, int m, int k, 
     }
 
 #define SWIGLU_ENTRY(NAME, M, TW)                                                                                         \
-    extern "C" __global__ void __launch_bounds__(64, DECODE_BLOCKS(M)) NAME(const void* x, int tx, int m, int k,         \
+    extern "C" __global__ void __launch_bounds__(64, SWIGLU_BLOCKS(M)) NAME(const void* x, int tx, int m, int k,     \
         const TW* wg, const TW* wu, void* h, int th, int n, const float* g, float eps)                                     \
     {                                                                                                                      \
         if (g) swigluRows<M, TW, true>(x, tx, m, k, wg, wu, h, th, n, g, eps);                                            \
