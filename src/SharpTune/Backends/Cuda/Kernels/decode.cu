@@ -218,7 +218,7 @@ __device__ __forceinline__ void swigluRows(const void* x, int tx, int m, int k, 
 
 // g (the RMSNorm weight, float32 [k]) may be null: the products of x itself. pairs: two output features a warp.
 #define LINEAR_ENTRY(NAME, M, TW)                                                                                         \
-    extern "C" __global__ void __launch_bounds__(64, DECODE_BLOCKS) NAME(const void* x, int tx, int m, int k,             \
+    extern "C" __global__ void __launch_bounds__(64, DECODE_BLOCKS) NAME(const void* x, int tx, int m, int k,            \
         float alpha, float beta, int ty, const TW* w0, const float* b0, void* y0, int n0, const TW* w1, const float* b1,   \
         void* y1, int n1, const TW* w2, const float* b2, void* y2, int n2, const float* g, float eps, int pairs)           \
     {                                                                                                                      \
@@ -229,7 +229,7 @@ __device__ __forceinline__ void swigluRows(const void* x, int tx, int m, int k, 
     }
 
 #define SWIGLU_ENTRY(NAME, M, TW)                                                                                         \
-    extern "C" __global__ void __launch_bounds__(64, SWIGLU_BLOCKS(M)) NAME(const void* x, int tx, int m, int k,     \
+    extern "C" __global__ void __launch_bounds__(64, SWIGLU_BLOCKS(M)) NAME(const void* x, int tx, int m, int k,         \
         const TW* wg, const TW* wu, void* h, int th, int n, const float* g, float eps)                                     \
     {                                                                                                                      \
         if (g) swigluRows<M, TW, true>(x, tx, m, k, wg, wu, h, th, n, g, eps);                                            \
