@@ -385,6 +385,20 @@ public static class CudaChecks
                 t.Cpu.Dispose();
             }
         }
+        // The 0.5B down projection's shape, added into y: 6 or 7 rows of 9.5 KiB a block (on Hopper, gemv.cu's resident products).
+        foreach (int m in new[] { 1, 3, 8 })
+        {
+            const int features = 896, k = 4864;
+            var (x, w, y) = (Pair(act, m, k), Weight(DType.BF16, features, k), Pair(act, m, features));
+            gpu.Linear(x.Gpu, w.Gpu, null, y.Gpu, 1f);
+            cpu.Linear(x.Cpu, w.Cpu, null, y.Cpu, 1f);
+            Compare($"down-shaped linear m={m}", y.Gpu, y.Cpu);
+            foreach (var t in new[] { x, w, y })
+            {
+                t.Gpu.Dispose();
+                t.Cpu.Dispose();
+            }
+        }
         // Two rows against a cache longer than the kernel's key chunk, grouped-query, both head sizes of the Qwen models.
         foreach (int headDim in new[] { 64, 128 })
         {

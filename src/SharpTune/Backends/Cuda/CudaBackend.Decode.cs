@@ -6,7 +6,8 @@ namespace SharpTune.Backends.Cuda;
 /// <summary>
 /// Decoding: products of up to <see cref="SmallBatchRows"/> activation rows with a linear layer's weight run as
 /// bandwidth-bound matrix-vector kernels instead of cuBLAS (decode.cu's, and on Hopper gemv.cu's for the large weights,
-/// streamed through shared memory by the copy engine), with the RMSNorm before them, the bias, a residual add, the q/k/v
+/// streamed through shared memory by the copy engine, and for small ones whose every block's rows fit in shared memory,
+/// copied there whole before the wait on the kernel before), with the RMSNorm before them, the bias, a residual add, the q/k/v
 /// grouping or the SwiGLU of the gate and up projections folded in, rope and the KV-cache append in one launch, so a decoder
 /// layer is six launches, each a programmatic dependent of the one before; and the next token picked on the GPU (greedy, or
 /// drawn after temperature, top-k, top-p and min-p), so a step sends back 4 bytes, not the logits.
@@ -189,6 +190,16 @@ public sealed unsafe partial class CudaBackend
         var s0 = outputs[0];
         var s1 = outputs.Length > 1 ? outputs[1] : default;
         var s2 = outputs.Length > 2 ? outputs[2] : default;
+        if (norm == null && weightType == DType.BF16 && ResidentSuits(x, warps))
+        {
+            uint blocks = (uint)Math.Min(warps, _multiprocessors);
+            LaunchDependent("gemv", ResidentLinear[KernelRows(x.Rows)], blocks, 1, 32 * ResidentWarps, ResidentSharedBytes(x, warps, blocks),
+                   x.Address, x.Rows, x.RowLength, alpha, beta, Code(s0.Output),
+                   s0.Weight.Address, AddressOf(s0.Bias), s0.Output.Address, s0.Weight.Rows,
+                   AddressOf(s1.Weight), AddressOf(s1.Bias), AddressOf(s1.Output), s1.Weight?.Rows ?? 0,
+                   AddressOf(s2.Weight), AddressOf(s2.Bias), AddressOf(s2.Output), s2.Weight?.Rows ?? 0);
+            return true;
+        }
         if (weightType == DType.BF16 && StreamSuits(x, warps * x.RowLength * 2))
         {
             LaunchDependent("gemv", StreamLinear[KernelRows(x.Rows)], StreamBlocks(warps), 1, 32 * StreamWarps, StreamShared(x),
@@ -240,6 +251,26 @@ public sealed unsafe partial class CudaBackend
 
     /// <summary>One block per STREAM_WARPS features, at most one an SM (each warp then streams several features).</summary>
     uint StreamBlocks(long features) => (uint)Math.Min((features + StreamWarps - 1) / StreamWarps, _multiprocessors);
+
+    // gemv.cu's resident products: RESIDENT_WARPS warps a block, one block an SM, each block's rows of W in shared memory
+    // whole, asked for before the wait on the kernel before (SHARPTUNE_CUDA_RESIDENT=0: not used, for measuring them).
+    // Only for shares up to ResidentLimit: measured on H200s (docs/PERFORMANCE.md, runs 27-29), the 0.5B decode, whose o
+    // and down shares are 13 and 68 KiB a block, gained 6-7 %; the 7B, whose o share is 196 KiB, lost 1-2 %.
+    const int ResidentWarps = 8, ResidentLimit = 96 << 10;
+    static readonly string[] ResidentLinear = ["residentLinearx1", "residentLinearx2", "residentLinearx4", "residentLinearx8"];
+    readonly bool _residentProducts = Environment.GetEnvironmentVariable("SHARPTUNE_CUDA_RESIDENT") != "0";
+
+    /// <summary>Hopper or later, x bfloat16, and the largest block's rows of the <paramref name="features"/> within ResidentLimit.</summary>
+    bool ResidentSuits(Tensor x, long features) =>
+        _residentProducts && _device.Major >= 9 && x.DType == DType.BF16
+        && ResidentSharedBytes(x, features, (uint)Math.Min(features, _multiprocessors)) <= ResidentLimit;
+
+    /// <summary>gemv.cu's layout: a block's most rows, ⌈features / blocks⌉, each with an 8-byte barrier (rounded up to 128 bytes).</summary>
+    static uint ResidentSharedBytes(Tensor x, long features, uint blocks)
+    {
+        long rows = (features + blocks - 1) / blocks;
+        return (uint)Math.Min((rows * 8 + 127) / 128 * 128 + rows * x.RowLength * 2, uint.MaxValue);
+    }
 
     static nint AddressOf(Tensor? t) => t?.Address ?? 0;
 

@@ -8,7 +8,10 @@
 // 16 warps, 2 stages of 2048: down 39.4 (45.5), gate+up 67.6 (72.4), but q/k/v 14.6 (13.3) and o 12.0 (11.7), so the
 // small products stay with decode.cu. With 4 warps a block the warps could not consume pieces fast enough (1.75 TB/s for
 // any shape or depth): a warp per scheduler cannot hide its own shared-memory latency. The sweep builds the module with
-// other values; CudaBackend.Decode.cs's Stream* constants must match these.
+// other values; CudaBackend.Decode.cs's Stream* constants must match these. (Those q/k/v and o figures predate
+// stageInput's loads going out together: with them, cuda-decode-kernels 7b had o streamed at 9.6 us against decode.cu's
+// 11.0, q/k/v with its norm 12.5 against 12.6, yet the whole step the same, 253.5 / 253.6 against 254.3 / 253.4 tokens/s
+// (docs/gpu-runs/2026-12-02 run 32), so the routing stayed.) The same file holds the resident products (residentLinear).
 #ifndef STREAM_WARPS
 #define STREAM_WARPS 16
 #define STREAM_STAGES 2
@@ -65,31 +68,67 @@ template <int RPF> struct RowStream
 };
 
 // The block's x rows (bfloat16 [m, k]) into shared memory as float32, multiplied by the norm weight g (float32 [k]) when
-// there is one, and each row's 1/rms (as rmsNorm: 1/sqrt(mean of squares + eps)).
+// there is one, and each row's 1/rms (as rmsNorm: 1/sqrt(mean of squares + eps)) summed from the same loads, so the
+// weights' consumers wait on one pass over x after the wait on the kernel before, not two. A thread's loads go out
+// STAGE_LOADS at a time (the down projection's 18,944 values are 4.6 loads a thread of 512; one after another they
+// were ~5 round trips to L2 while the weight stream stood still).
+#define STAGE_LOADS 8
 template <int M>
 __device__ __forceinline__ void stageInput(const bf16* x, int m, int k, const float* g, float eps, float* xf, float* inv, float* scratch)
 {
-    for (int i = threadIdx.x; i < m * k / 8; i += blockDim.x)
-    {
-        float v[8];
-        unpackBF16x8(((const uint4*)x)[i], v);
-        int column = i * 8 % k;
+    float ss[M];
 #pragma unroll
-        for (int j = 0; j < 8; j++) xf[i * 8 + j] = g ? v[j] * g[column + j] : v[j];
+    for (int r = 0; r < M; r++) ss[r] = 0.f;
+    int words = m * k / 8;
+    for (int first = threadIdx.x; first < words; first += STAGE_LOADS * blockDim.x)
+    {
+        uint4 u[STAGE_LOADS];
+        float4 gw[STAGE_LOADS][2];                         // the norm weights of those 8 columns, loaded with them
+#pragma unroll
+        for (int b = 0; b < STAGE_LOADS; b++)
+        {
+            int i = first + b * blockDim.x;
+            if (i >= words) break;
+            u[b] = ((const uint4*)x)[i];
+            if (g)
+            {
+                const float4* gp = (const float4*)(g + i * 8 % k);
+                gw[b][0] = gp[0];
+                gw[b][1] = gp[1];
+            }
+        }
+#pragma unroll
+        for (int b = 0; b < STAGE_LOADS; b++)
+        {
+            int i = first + b * blockDim.x;
+            if (i >= words) break;
+            float v[8];
+            unpackBF16x8(u[b], v);
+            int row = i * 8 / k;                                // k is a multiple of 8: the 8 values lie in one row
+            float s = 0.f;
+#pragma unroll
+            for (int j = 0; j < 8; j++) s = fmaf(v[j], v[j], s);
+            if (g)
+            {
+                float gv[8] = {gw[b][0].x, gw[b][0].y, gw[b][0].z, gw[b][0].w, gw[b][1].x, gw[b][1].y, gw[b][1].z, gw[b][1].w};
+#pragma unroll
+                for (int j = 0; j < 8; j++) v[j] *= gv[j];
+            }
+            float4* to = (float4*)(xf + i * 8);
+            to[0] = make_float4(v[0], v[1], v[2], v[3]);
+            to[1] = make_float4(v[4], v[5], v[6], v[7]);
+#pragma unroll
+            for (int r = 0; r < M; r++)
+                if (r == row) ss[r] += s;
+        }
     }
     if (!g) return;
 #pragma unroll
     for (int r = 0; r < M; r++)
         if (r < m)
         {
-            float ss = 0.f;
-            for (int i = threadIdx.x; i < k; i += blockDim.x)
-            {
-                float v = bf2f(x[(i64)r * k + i]);
-                ss = fmaf(v, v, ss);
-            }
-            ss = blockSum(ss, scratch);
-            if (threadIdx.x == 0) inv[r] = 1.f / sqrtf(ss / k + eps);
+            float total = blockSum(ss[r], scratch);
+            if (threadIdx.x == 0) inv[r] = 1.f / sqrtf(total / k + eps);
         }
 }
 
@@ -207,6 +246,18 @@ __device__ __forceinline__ StreamState streamProduct(const bf16* x, int m, int k
     return state;
 }
 
+// Feature f of up to three outputs y_s [m, n_s] one after another (the q, k and v projections), row r: y = v + b + beta·y.
+__device__ __forceinline__ void storeFeature(int f, int r, float v, float beta, int ty, const float* b0, void* y0, int n0,
+                                             const float* b1, void* y1, int n1, const float* b2, void* y2, int n2)
+{
+    const float* b = b0; void* y = y0; int n = n0, j = f;
+    if (j >= n0) { j -= n0; b = b1; y = y1; n = n1; if (j >= n1) { j -= n1; b = b2; y = y2; n = n2; } }
+    i64 o = (i64)r * n + j;
+    if (b) v += b[j];
+    if (beta != 0.f) v += beta * ld(y, ty, o);
+    st(y, ty, o, v);
+}
+
 // y_s = alpha·RmsNorm(x)·g·W_sᵀ + b_s + beta·y_s for up to three weights W_s [n_s, k] one after another (the q, k and v
 // projections); without g, of x itself. x and W are bfloat16, y float32 or bfloat16 (code ty); b may be null.
 template <int M>
@@ -220,18 +271,10 @@ __device__ __forceinline__ void streamLinear(const bf16* x, int m, int k, float 
     int lane = threadIdx.x & 31;
     consume<M, 1>(rows, m, state, [&](int f, const float* sums)
     {
-        const float* b = b0; void* y = y0; int n = n0, j = f;
-        if (j >= n0) { j -= n0; b = b1; y = y1; n = n1; if (j >= n1) { j -= n1; b = b2; y = y2; n = n2; } }
 #pragma unroll
         for (int r = 0; r < M; r++)
             if (r < m && lane == r)
-            {
-                i64 o = (i64)r * n + j;
-                float v = alpha * sums[r] * (g ? inv[r] : 1.f);
-                if (b) v += b[j];
-                if (beta != 0.f) v += beta * ld(y, ty, o);
-                st(y, ty, o, v);
-            }
+                storeFeature(f, r, alpha * sums[r] * (g ? inv[r] : 1.f), beta, ty, b0, y0, n0, b1, y1, n1, b2, y2, n2);
     });
 }
 
@@ -257,6 +300,66 @@ __device__ __forceinline__ void streamSwiGlu(const bf16* x, int m, int k, const 
     });
 }
 
+// Products whose block's share of W fits in shared memory whole (the 7B o projection: 27 or 28 rows of 7 KiB an SM): the
+// share is asked for, one bulk copy and one barrier a row, before the kernel waits on the kernel before it, so the
+// weights come in while the kernels between the products (rope, attention) run and only the arithmetic from shared memory
+// is left after the wait. x (bfloat16 [m, k], written by the kernel before) is read after it, through L1. Shared memory:
+// the rows' barriers (rounded up to 128 bytes), then the rows; CudaBackend.Decode.cs's ResidentSharedBytes sizes it the same way.
+#define RESIDENT_WARPS 8
+
+template <int M>
+__device__ __forceinline__ void residentLinear(const bf16* x, int m, int k, float alpha, float beta, int ty,
+    const bf16* w0, const float* b0, void* y0, int n0, const bf16* w1, const float* b1, void* y1, int n1,
+    const bf16* w2, const float* b2, void* y2, int n2)
+{
+    extern __shared__ __align__(128) unsigned char shared[];
+    int n = n0 + n1 + n2;
+    int lo = (int)((i64)blockIdx.x * n / gridDim.x), count = (int)((i64)(blockIdx.x + 1) * n / gridDim.x) - lo;
+    const bf16* rows = (const bf16*)(shared + (count * 8 + 127) / 128 * 128);
+    unsigned bars = sharedAddress(shared), rowsAddress = sharedAddress(rows);
+    if (threadIdx.x == 0)
+    {
+        RowStream<1> weights{w0, w1, w2, n0, n1};
+        weights.k = k;
+        for (int r = 0; r < count; r++) barrierInit(bars + r * 8);
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        for (int r = 0; r < count; r++) copyPiece(rowsAddress + r * k * 2, weights.row(lo + r, 0), k * 2, bars + r * 8);
+    }
+    __syncthreads();                                          // the barriers are initialized before anyone waits on them
+    gridDependencyWait();
+    gridDependencyRelease();
+    int lane = threadIdx.x & 31;
+    for (int r = threadIdx.x >> 5; r < count; r += RESIDENT_WARPS)
+    {
+        waitPhase(bars + r * 8, 0);
+        const bf16* row = rows + (i64)r * k;
+        float acc[M];
+#pragma unroll
+        for (int j = 0; j < M; j++) acc[j] = 0.f;
+#pragma unroll 4
+        for (int k0 = lane * 8; k0 < k; k0 += 256)
+        {
+            float wf[8];
+            unpackBF16x8(*(const uint4*)(row + k0), wf);
+#pragma unroll
+            for (int j = 0; j < M; j++)
+                if (j < m)
+                {
+                    float xf[8];
+                    unpackBF16x8(*(const uint4*)(x + (i64)j * k + k0), xf);
+#pragma unroll
+                    for (int e = 0; e < 8; e++) acc[j] = fmaf(wf[e], xf[e], acc[j]);
+                }
+        }
+#pragma unroll
+        for (int j = 0; j < M; j++) acc[j] = warpSum(acc[j]);
+#pragma unroll
+        for (int j = 0; j < M; j++)
+            if (j < m && lane == j) storeFeature(lo + r, j, alpha * acc[j], beta, ty, b0, y0, n0, b1, y1, n1, b2, y2, n2);
+    }
+}
+
 #define STREAM_LINEAR_ENTRY(NAME, M)                                                                                     \
     extern "C" __global__ void __launch_bounds__(32 * STREAM_WARPS) NAME(const bf16* x, int m, int k, float alpha,       \
         float beta, int ty, const bf16* w0, const float* b0, void* y0, int n0, const bf16* w1, const float* b1, void* y1, \
@@ -272,6 +375,14 @@ __device__ __forceinline__ void streamSwiGlu(const bf16* x, int m, int k, const 
         streamSwiGlu<M>(x, m, k, wg, wu, h, th, n, g, eps);                                                               \
     }
 
+#define RESIDENT_LINEAR_ENTRY(NAME, M)                                                                                   \
+    extern "C" __global__ void __launch_bounds__(32 * RESIDENT_WARPS) NAME(const bf16* x, int m, int k, float alpha,     \
+        float beta, int ty, const bf16* w0, const float* b0, void* y0, int n0, const bf16* w1, const float* b1, void* y1, \
+        int n1, const bf16* w2, const float* b2, void* y2, int n2)                                                        \
+    {                                                                                                                     \
+        residentLinear<M>(x, m, k, alpha, beta, ty, w0, b0, y0, n0, w1, b1, y1, n1, w2, b2, y2, n2);                      \
+    }
+
 STREAM_LINEAR_ENTRY(streamLinearx1, 1)
 STREAM_LINEAR_ENTRY(streamLinearx2, 2)
 STREAM_LINEAR_ENTRY(streamLinearx4, 4)
@@ -280,3 +391,7 @@ STREAM_SWIGLU_ENTRY(streamSwiGlux1, 1)
 STREAM_SWIGLU_ENTRY(streamSwiGlux2, 2)
 STREAM_SWIGLU_ENTRY(streamSwiGlux4, 4)
 STREAM_SWIGLU_ENTRY(streamSwiGlux8, 8)
+RESIDENT_LINEAR_ENTRY(residentLinearx1, 1)
+RESIDENT_LINEAR_ENTRY(residentLinearx2, 2)
+RESIDENT_LINEAR_ENTRY(residentLinearx4, 4)
+RESIDENT_LINEAR_ENTRY(residentLinearx8, 8)
