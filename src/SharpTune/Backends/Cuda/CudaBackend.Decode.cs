@@ -192,8 +192,7 @@ public sealed unsafe partial class CudaBackend
         var s2 = outputs.Length > 2 ? outputs[2] : default;
         if (norm == null && weightType == DType.BF16 && ResidentSuits(x, warps))
         {
-            uint blocks = (uint)Math.Min(warps, _multiprocessors);
-            LaunchDependent("gemv", ResidentLinear[KernelRows(x.Rows)], blocks, 1, 32 * ResidentWarps, ResidentSharedBytes(x, warps, blocks),
+            LaunchDependent("gemv", ResidentLinear[KernelRows(x.Rows)], ResidentBlocks(warps), 1, 32 * ResidentWarps, ResidentSharedBytes(x, warps),
                    x.Address, x.Rows, x.RowLength, alpha, beta, Code(s0.Output),
                    s0.Weight.Address, AddressOf(s0.Bias), s0.Output.Address, s0.Weight.Rows,
                    AddressOf(s1.Weight), AddressOf(s1.Bias), AddressOf(s1.Output), s1.Weight?.Rows ?? 0,
@@ -263,12 +262,15 @@ public sealed unsafe partial class CudaBackend
     /// <summary>Hopper or later, x bfloat16, and the largest block's rows of the <paramref name="features"/> within ResidentLimit.</summary>
     bool ResidentSuits(Tensor x, long features) =>
         _residentProducts && _device.Major >= 9 && x.DType == DType.BF16
-        && ResidentSharedBytes(x, features, (uint)Math.Min(features, _multiprocessors)) <= ResidentLimit;
+        && ResidentSharedBytes(x, features) <= ResidentLimit;
+
+    /// <summary>One block an SM, or one a feature when there are fewer.</summary>
+    uint ResidentBlocks(long features) => (uint)Math.Min(features, _multiprocessors);
 
     /// <summary>gemv.cu's layout: a block's most rows, ⌈features / blocks⌉, each with an 8-byte barrier (rounded up to 128 bytes).</summary>
-    static uint ResidentSharedBytes(Tensor x, long features, uint blocks)
+    uint ResidentSharedBytes(Tensor x, long features)
     {
-        long rows = (features + blocks - 1) / blocks;
+        long blocks = ResidentBlocks(features), rows = (features + blocks - 1) / blocks;
         return (uint)Math.Min((rows * 8 + 127) / 128 * 128 + rows * x.RowLength * 2, uint.MaxValue);
     }
 

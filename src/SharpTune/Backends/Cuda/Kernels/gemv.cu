@@ -20,9 +20,13 @@
 
 __device__ __forceinline__ unsigned sharedAddress(const void* p) { return (unsigned)__cvta_generic_to_shared(p); }
 
-__device__ __forceinline__ void barrierInit(unsigned bar)
+// count one-arrival mbarriers, 8 bytes apart from shared address bars, made visible to the copy engine (before any
+// bulk copy completes on them).
+__device__ __forceinline__ void initBarriers(unsigned bars, int count)
 {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" :: "r"(bar) : "memory");
+    for (int i = 0; i < count; i++) asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" :: "r"(bars + i * 8) : "memory");
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
 }
 
 // The barrier's next phase completes when bytes have landed (one arrival: the copy's issuer).
@@ -233,9 +237,7 @@ __device__ __forceinline__ StreamState streamProduct(const bf16* x, int m, int k
     state.pieces = features * rows.chunks * RPF;
     if (lane == 0)
     {
-        for (int s = 0; s < STREAM_STAGES; s++) barrierInit(state.bars + s * 8);
-        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        initBarriers(state.bars, STREAM_STAGES);
         for (int p = 0; p < min(STREAM_STAGES, state.pieces); p++) rows.issue(p, state.ringAddress, state.bars);
     }
     // The weights are not written by earlier kernels; x, y and the outputs may be.
@@ -300,10 +302,10 @@ __device__ __forceinline__ void streamSwiGlu(const bf16* x, int m, int k, const 
     });
 }
 
-// Products whose block's share of W fits in shared memory whole (the 7B o projection: 27 or 28 rows of 7 KiB an SM): the
-// share is asked for, one bulk copy and one barrier a row, before the kernel waits on the kernel before it, so the
-// weights come in while the kernels between the products (rope, attention) run and only the arithmetic from shared memory
-// is left after the wait. x (bfloat16 [m, k], written by the kernel before) is read after it, through L1. Shared memory:
+// Products whose block's share of W fits in shared memory whole (the 0.5B o and down projections: 7 rows of 1.75 and
+// 9.5 KiB an SM; CudaBackend.Decode.cs's ResidentLimit says why not the 7B o): the share is asked for, one bulk copy and
+// one barrier a row, before the kernel waits on the kernel before it, so only the arithmetic from shared memory is left
+// after the wait. x (bfloat16 [m, k], written by the kernel before) is read after it, through L1. Shared memory:
 // the rows' barriers (rounded up to 128 bytes), then the rows; CudaBackend.Decode.cs's ResidentSharedBytes sizes it the same way.
 #define RESIDENT_WARPS 8
 
@@ -321,9 +323,7 @@ __device__ __forceinline__ void residentLinear(const bf16* x, int m, int k, floa
     {
         RowStream<1> weights{w0, w1, w2, n0, n1};
         weights.k = k;
-        for (int r = 0; r < count; r++) barrierInit(bars + r * 8);
-        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        initBarriers(bars, count);
         for (int r = 0; r < count; r++) copyPiece(rowsAddress + r * k * 2, weights.row(lo + r, 0), k * 2, bars + r * 8);
     }
     __syncthreads();                                          // the barriers are initialized before anyone waits on them
