@@ -91,8 +91,7 @@ public sealed class BatchedForward(TransformerModel model, PagedKvCache cache) :
             be.RmsNorm(a.QRaw!.Reshape(n * s.Heads, s.HeadDim), layer.QNorm!, s.RmsNormEps, a.Q.Reshape(n * s.Heads, s.HeadDim), null);
             be.RmsNorm(a.KRaw!.Reshape(n * s.KvHeads, s.HeadDim), layer.KNorm!, s.RmsNormEps, a.K.Reshape(n * s.KvHeads, s.HeadDim), null);
         }
-        model.Rope.Apply(be, a.Q, positions, inverse: false);
-        model.Rope.Apply(be, a.K, positions, inverse: false);
+        model.Rope.ApplyQueryKey(be, a.Q, a.K, positions, inverse: false);
 
         var poolKeys = cache.Keys[layer.Index];
         var poolValues = cache.Values[layer.Index];

@@ -31,10 +31,15 @@ public sealed class DecoderLayer : IDisposable
     public void Forward(IBackend be, TransformerShape s, Tensor x, Tensor positions, AttentionSpans spans, LayerActivations a,
                         KvCache? cache, RotaryEmbedding rope, LoraPass? train = null)
     {
-        void Run(Linear l, Tensor input, Tensor output)
+        // The projections that read one input run together in training: their LoRA down projections are one op.
+        void Run(Tensor input, params ReadOnlySpan<(Linear Layer, Tensor Output)> layers)
         {
-            if (train == null) l.Forward(be, input, output);
-            else l.ForwardTrain(be, input, output, train);
+            if (train != null)
+            {
+                Linear.ForwardTrainShared(be, input, train, layers);
+                return;
+            }
+            foreach (var (layer, output) in layers) layer.Forward(be, input, output);
         }
 
         int n = x.Rows;
@@ -45,16 +50,13 @@ public sealed class DecoderLayer : IDisposable
         }
         be.Copy(x, a.Input);
         be.RmsNorm(x, InputNorm, s.RmsNormEps, a.Norm1, a.Rstd1);
-        Run(QProj, a.Norm1, a.QRaw ?? a.Q);
-        Run(KProj, a.Norm1, a.KRaw ?? a.K);
-        Run(VProj, a.Norm1, a.V);
+        Run(a.Norm1, (QProj, a.QRaw ?? a.Q), (KProj, a.KRaw ?? a.K), (VProj, a.V));
         if (s.QkNorm)
         {
             be.RmsNorm(a.QRaw!.Reshape(n * s.Heads, s.HeadDim), QNorm!, s.RmsNormEps, a.Q.Reshape(n * s.Heads, s.HeadDim), a.QRstd);
             be.RmsNorm(a.KRaw!.Reshape(n * s.KvHeads, s.HeadDim), KNorm!, s.RmsNormEps, a.K.Reshape(n * s.KvHeads, s.HeadDim), a.KRstd);
         }
-        rope.Apply(be, a.Q, positions, inverse: false);
-        rope.Apply(be, a.K, positions, inverse: false);
+        rope.ApplyQueryKey(be, a.Q, a.K, positions, inverse: false);
 
         Tensor keys = a.K, values = a.V;
         if (cache != null)
@@ -67,13 +69,12 @@ public sealed class DecoderLayer : IDisposable
         }
         be.Attention(a.Q, keys, values, spans, s.HeadDim, s.AttentionScale, a.Attention, a.LogSumExp);
 
-        Run(OProj, a.Attention, a.Middle);
+        Run(a.Attention, (OProj, a.Middle));
         be.AddScaled(a.Input, 1f, a.Middle);
         be.RmsNorm(a.Middle, PostAttentionNorm, s.RmsNormEps, a.Norm2, a.Rstd2);
-        Run(GateProj, a.Norm2, a.Gate);
-        Run(UpProj, a.Norm2, a.Up);
+        Run(a.Norm2, (GateProj, a.Gate), (UpProj, a.Up));
         be.SwiGlu(a.Gate, a.Up, a.Act);
-        Run(DownProj, a.Act, x);
+        Run(a.Act, (DownProj, x));
         be.AddScaled(a.Middle, 1f, x);
     }
 
@@ -128,8 +129,7 @@ public sealed class DecoderLayer : IDisposable
         using var dUp = be.Allocate(t, n, s.Intermediate);
         be.SwiGluBackward(dAct, a.Gate, a.Up, dGate, dUp);
         using var dNorm2 = be.Allocate(t, n, s.Hidden);
-        GateProj.Backward(be, a.Norm2, dGate, dNorm2, false, train, grads);
-        UpProj.Backward(be, a.Norm2, dUp, dNorm2, true, train, grads);
+        Linear.BackwardShared(be, a.Norm2, dNorm2, false, train, grads, (GateProj, dGate), (UpProj, dUp));
         be.RmsNormBackward(dNorm2, a.Middle, PostAttentionNorm, a.Rstd2, dMiddle, grads.For(PostAttentionNorm), accumulateDx: true);
 
         // Middle = Input + O(Attention)
@@ -139,8 +139,7 @@ public sealed class DecoderLayer : IDisposable
         using var dk = be.Zeros(t, n, s.KvWidth);
         using var dv = be.Zeros(t, n, s.KvWidth);
         be.AttentionBackward(dAttention, a.Q, a.K, a.V, a.Attention, a.LogSumExp, spans, s.HeadDim, s.AttentionScale, dq, dk, dv);
-        rope.Apply(be, dq, positions, inverse: true);
-        rope.Apply(be, dk, positions, inverse: true);
+        rope.ApplyQueryKey(be, dq, dk, positions, inverse: true);
         Tensor dqRaw = dq, dkRaw = dk;
         using var dqPre = s.QkNorm ? be.Allocate(t, n, s.QWidth) : null;
         using var dkPre = s.QkNorm ? be.Allocate(t, n, s.KvWidth) : null;
@@ -154,9 +153,7 @@ public sealed class DecoderLayer : IDisposable
             dkRaw = dkPre!;
         }
         using var dNorm1 = be.Allocate(t, n, s.Hidden);
-        QProj.Backward(be, a.Norm1, dqRaw, dNorm1, false, train, grads);
-        KProj.Backward(be, a.Norm1, dkRaw, dNorm1, true, train, grads);
-        VProj.Backward(be, a.Norm1, dv, dNorm1, true, train, grads);
+        Linear.BackwardShared(be, a.Norm1, dNorm1, false, train, grads, (QProj, dqRaw), (KProj, dkRaw), (VProj, dv));
         be.Copy(dMiddle, dx);
         be.RmsNormBackward(dNorm1, a.Input, InputNorm, a.Rstd1, dx, grads.For(InputNorm), accumulateDx: true);
     }

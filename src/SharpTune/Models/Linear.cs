@@ -116,25 +116,49 @@ public sealed class Linear : IDisposable
     }
 
     /// <summary>
-    /// Training forward: as <see cref="Forward"/> but with LoRA dropout, keeping each branch's hidden t = dropout(x)·Aᵀ (and,
-    /// when the pass asks, the dropped-out input) in <paramref name="pass"/> for backward.
+    /// Training forward: as <see cref="Forward"/> but with LoRA dropout, keeping each branch's hidden t = dropout(x)·Aᵀ in
+    /// <paramref name="pass"/> for backward.
     /// </summary>
-    public void ForwardTrain(IBackend be, Tensor x, Tensor y, LoraPass pass)
+    public void ForwardTrain(IBackend be, Tensor x, Tensor y, LoraPass pass) => ForwardTrainShared(be, x, pass, (this, y));
+
+    /// <summary>
+    /// The training forward of layers that read the same x (a block's q/k/v, or its gate/up): the down projections of all
+    /// their LoRA branches are one op (<see cref="IBackend.LoraDownProject"/>, one kernel on a GPU), then each layer's
+    /// branches write its output first and the base product adds into them inside its matrix product (beta = 1), with the
+    /// bias, instead of each branch reading and rewriting the whole output after it.
+    /// </summary>
+    public static void ForwardTrainShared(IBackend be, Tensor x, LoraPass pass, params ReadOnlySpan<(Linear Layer, Tensor Output)> layers)
     {
-        if (BranchesFirst)
+        if (AnyDora(layers, out int branches))
         {
-            // The branches' products write y first and the base product adds into them inside its matrix product (beta = 1),
-            // instead of each branch reading and rewriting the whole of y after it (a pass bound by memory, not math).
-            float beta = 0f;
-            foreach (var lora in Adapters)
-            {
-                be.MatMul(LoraHidden(be, lora, x, pass), false, pass.Operand(be, lora.B), true, y, lora.Scale, beta);
-                beta = 1f;
-            }
-            be.MatMul(x, false, Weight, true, y, 1f, beta);
-            if (Bias != null) be.AddBias(y, Bias);
+            foreach (var (layer, output) in layers) layer.ForwardTrainWithDora(be, x, output, pass);
             return;
         }
+        if (branches > 0)
+        {
+            var downs = new LoraDownBranch[branches];
+            int i = 0;
+            foreach (var (layer, _) in layers)
+                foreach (var lora in layer.Adapters) downs[i++] = DownBranch(be, lora, x, pass);
+            be.LoraDownProject(x, downs);
+        }
+        foreach (var (layer, y) in layers)
+        {
+            float beta = 0f;
+            foreach (var lora in layer.Adapters)
+            {
+                be.MatMul(pass.Hidden(be, lora, x.Rows, be.ActivationType), false, pass.Operand(be, lora.B), true, y, lora.Scale, beta);
+                beta = 1f;
+            }
+            be.Linear(x, layer.Weight, layer.Bias, y, beta);
+        }
+    }
+
+    /// <summary>
+    /// A layer with a DoRA branch: the base product first, since the DoRA branch rescales it, then each branch adds its part.
+    /// </summary>
+    void ForwardTrainWithDora(IBackend be, Tensor x, Tensor y, LoraPass pass)
+    {
         be.MatMul(x, false, Weight, true, y);
         if (Bias != null) be.AddBias(y, Bias);
         foreach (var lora in Adapters)
@@ -144,43 +168,79 @@ public sealed class Linear : IDisposable
                 DoraPath.ForwardTrain(be, this, lora, x, y, pass);
                 continue;
             }
-            be.MatMul(LoraHidden(be, lora, x, pass), false, pass.Operand(be, lora.B), true, y, lora.Scale, 1f);
+            be.LoraDownProject(x, [DownBranch(be, lora, x, pass)]);
+            be.MatMul(pass.Hidden(be, lora, x.Rows, be.ActivationType), false, pass.Operand(be, lora.B), true, y, lora.Scale, 1f);
         }
     }
 
-    /// <summary>No DoRA branch: a DoRA branch rescales the base output, so the base product must come before it.</summary>
-    bool BranchesFirst => Adapters.Count > 0 && Adapters.All(a => a.Magnitude == null);
-
-    /// <summary>The branch's hidden t = dropout(x)·Aᵀ, kept in the pass (with the dropped-out input when it asks).</summary>
-    static Tensor LoraHidden(IBackend be, LoraBranch lora, Tensor x, LoraPass pass)
+    static bool AnyDora<T>(ReadOnlySpan<(Linear Layer, T)> layers, out int branches)
     {
-        var t = pass.Hidden(be, lora, x.Rows, be.ActivationType);
-        if (lora.Dropout > 0f)
+        bool dora = false;
+        branches = 0;
+        foreach (var (layer, _) in layers)
         {
-            var dropped = pass.DroppedInput(be, lora, x.Rows, x.RowLength);
-            be.Dropout(x, lora.Dropout, pass.SeedFor(lora), dropped);
-            be.MatMul(dropped, false, pass.Operand(be, lora.A), true, t);
+            branches += layer.Adapters.Count;
+            foreach (var lora in layer.Adapters) dora |= lora.Magnitude != null;
         }
-        else be.MatMul(x, false, pass.Operand(be, lora.A), true, t);
-        return t;
+        return dora;
     }
+
+    /// <summary>A branch's down projection as the pass keeps it: its hidden in activation precision (as PEFT under autocast).</summary>
+    static LoraDownBranch DownBranch(IBackend be, LoraBranch lora, Tensor x, LoraPass pass) =>
+        new(pass.Operand(be, lora.A), lora.Dropout, pass.SeedFor(lora), pass.Hidden(be, lora, x.Rows, be.ActivationType));
 
     /// <summary>
     /// Backward of <see cref="ForwardTrain"/>: dx = dy·W (+ the LoRA path), written or accumulated; gradients of the weight,
     /// bias and LoRA matrices accumulated where <paramref name="grads"/> marks them trainable.
     /// </summary>
-    public void Backward(IBackend be, Tensor x, Tensor dy, Tensor dx, bool accumulateDx, LoraPass pass, Training.GradientSet grads)
+    public void Backward(IBackend be, Tensor x, Tensor dy, Tensor dx, bool accumulateDx, LoraPass pass, Training.GradientSet grads) =>
+        BackwardShared(be, x, dx, accumulateDx, pass, grads, (this, dy));
+
+    /// <summary>
+    /// Backward of <see cref="ForwardTrainShared"/>: each layer's gradients from its dy, and dx, the gradient of the shared
+    /// input, from all of them. As in the forward, the branches' parts of dx come first (one op for all the down projections,
+    /// <see cref="IBackend.LoraDownBackward"/>) and each base dy·W adds into them.
+    /// </summary>
+    public static void BackwardShared(IBackend be, Tensor x, Tensor dx, bool accumulateDx, LoraPass pass, Training.GradientSet grads,
+                                      params ReadOnlySpan<(Linear Layer, Tensor Dy)> layers)
     {
-        // As in the forward: without DoRA the branches' parts of dx come first and the base dy·W adds into them.
-        bool branchesFirst = BranchesFirst;
-        bool dxHolds = accumulateDx;
-        if (!branchesFirst)
+        if (AnyDora(layers, out int branches))
         {
-            be.MatMul(dy, false, Weight, false, dx, 1f, dxHolds ? 1f : 0f);
-            dxHolds = true;
+            bool holds = accumulateDx;
+            foreach (var (layer, dy) in layers)
+            {
+                layer.BackwardWithDora(be, x, dy, dx, holds, pass, grads);
+                holds = true;
+            }
+            return;
         }
-        if (grads.For(Weight) is { } dW) be.MatMul(dy, true, x, false, dW, 1f, 1f);
-        if (Bias != null && grads.For(Bias) is { } dBias) be.BiasBackward(dy, dBias);
+        var downs = new LoraDownGradient[branches];
+        try
+        {
+            int i = 0;
+            foreach (var (layer, dy) in layers)
+            {
+                layer.WeightGradients(be, x, dy, grads);
+                foreach (var lora in layer.Adapters) downs[i++] = HiddenGradient(be, lora, x, dy, pass, grads);
+            }
+            if (branches > 0) be.LoraDownBackward(x, downs, dx, accumulateDx);
+            bool dxHolds = accumulateDx || branches > 0;
+            foreach (var (layer, dy) in layers)
+            {
+                be.MatMul(dy, false, layer.Weight, false, dx, 1f, dxHolds ? 1f : 0f);
+                dxHolds = true;
+            }
+        }
+        finally
+        {
+            foreach (var d in downs) d.HiddenGradient?.Dispose();
+        }
+    }
+
+    void BackwardWithDora(IBackend be, Tensor x, Tensor dy, Tensor dx, bool accumulateDx, LoraPass pass, Training.GradientSet grads)
+    {
+        be.MatMul(dy, false, Weight, false, dx, 1f, accumulateDx ? 1f : 0f);
+        WeightGradients(be, x, dy, grads);
         foreach (var lora in Adapters)
         {
             if (lora.Magnitude != null)
@@ -188,27 +248,30 @@ public sealed class Linear : IDisposable
                 DoraPath.Backward(be, this, lora, x, dy, dx, pass, grads);
                 continue;
             }
-            var t = pass.Hidden(be, lora, x.Rows, be.ActivationType);
-            if (grads.For(lora.B) is { } dB) be.MatMul(dy, true, t, false, dB, lora.Scale, 1f);
-            var dt = pass.Scratch(be, ScratchUse.HiddenGradient, x.Rows, lora.Rank);
-            be.MatMul(dy, false, pass.Operand(be, lora.B), false, dt, lora.Scale, 0f);
-            if (lora.Dropout <= 0f)
-            {
-                if (grads.For(lora.A) is { } dAUndropped) be.MatMul(dt, true, x, false, dAUndropped, 1f, 1f);
-                be.MatMul(dt, false, pass.Operand(be, lora.A), false, dx, 1f, dxHolds ? 1f : 0f);
-                dxHolds = true;
-                continue;
-            }
-            using var kept = pass.TakeDroppedInput(lora);
-            var dropped = kept ?? pass.Scratch(be, ScratchUse.DroppedInput, x.Rows, x.RowLength);
-            if (kept == null) be.Dropout(x, lora.Dropout, pass.SeedFor(lora), dropped);
-            if (grads.For(lora.A) is { } dA) be.MatMul(dt, true, dropped, false, dA, 1f, 1f);
-            // Through the dropout: the same mask (same seed) applied to the gradient, written or added to dx in the same pass.
-            be.MatMul(dt, false, pass.Operand(be, lora.A), false, dropped);
-            be.Dropout(dropped, lora.Dropout, pass.SeedFor(lora), dx, accumulate: dxHolds);
-            dxHolds = true;
+            var down = HiddenGradient(be, lora, x, dy, pass, grads);
+            using var dt = down.HiddenGradient;
+            be.LoraDownBackward(x, [down], dx, accumulateDx: true);
         }
-        if (branchesFirst) be.MatMul(dy, false, Weight, false, dx, 1f, dxHolds ? 1f : 0f);
+    }
+
+    /// <summary>The base weight's and the bias's gradients, where they are trainable.</summary>
+    void WeightGradients(IBackend be, Tensor x, Tensor dy, Training.GradientSet grads)
+    {
+        if (grads.For(Weight) is { } dW) be.MatMul(dy, true, x, false, dW, 1f, 1f);
+        if (Bias != null && grads.For(Bias) is { } dBias) be.BiasBackward(dy, dBias);
+    }
+
+    /// <summary>
+    /// A branch's up-projection gradient dB += s·dyᵀ·t, and the gradient of its hidden dt = s·dy·B in a new tensor (the
+    /// caller disposes it) for the down projection's backward.
+    /// </summary>
+    static LoraDownGradient HiddenGradient(IBackend be, LoraBranch lora, Tensor x, Tensor dy, LoraPass pass, Training.GradientSet grads)
+    {
+        var t = pass.Hidden(be, lora, x.Rows, be.ActivationType);
+        if (grads.For(lora.B) is { } dB) be.MatMul(dy, true, t, false, dB, lora.Scale, 1f);
+        var dt = be.Allocate(be.ActivationType, x.Rows, lora.Rank);
+        be.MatMul(dy, false, pass.Operand(be, lora.B), false, dt, lora.Scale, 0f);
+        return new LoraDownGradient(pass.Operand(be, lora.A), lora.Dropout, pass.SeedFor(lora), dt, grads.For(lora.A));
     }
 
     /// <summary>Makes <see cref="PackedWeight"/> from the current weight (call again after the weight changes).</summary>

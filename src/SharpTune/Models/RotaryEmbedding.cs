@@ -25,6 +25,10 @@ public sealed class RotaryEmbedding : IDisposable
     public void Apply(IBackend be, Tensor x, Tensor positions, bool inverse) =>
         be.Rope(x, positions, _invFreq, _config.HeadDim, _attentionScaling, inverse);
 
+    /// <summary>Rotates the queries q and the keys k of the same rows in place (inverse: the backward rotation).</summary>
+    public void ApplyQueryKey(IBackend be, Tensor q, Tensor k, Tensor positions, bool inverse) =>
+        be.RopeQueryKey(q, k, positions, _invFreq, _config.HeadDim, _attentionScaling, inverse);
+
     /// <summary>
     /// Decoding: rotates queries and the new keys, and appends keys and values to the cache rows their positions name.
     /// </summary>

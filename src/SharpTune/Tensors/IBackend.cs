@@ -71,6 +71,19 @@ public interface IRecordedWork : IDisposable
 public readonly record struct LinearOutput(Tensor Weight, Tensor? Bias, Tensor Output);
 
 /// <summary>
+/// One LoRA branch of those that read the same input x (<see cref="IBackend.LoraDownProject"/>): its down matrix A [r, in] in
+/// activation precision, its dropout probability and mask seed (as <see cref="IBackend.Dropout"/> draws it), and where its
+/// hidden t = dropout(x)·Aᵀ [rows, r] goes.
+/// </summary>
+public readonly record struct LoraDownBranch(Tensor A, float Dropout, ulong Seed, Tensor Hidden);
+
+/// <summary>
+/// One branch's part of <see cref="IBackend.LoraDownBackward"/>: A, the dropout and seed of its forward, the gradient of its
+/// hidden dt [rows, r], and the float32 gradient of A to add to (null when A is frozen).
+/// </summary>
+public readonly record struct LoraDownGradient(Tensor A, float Dropout, ulong Seed, Tensor HiddenGradient, Tensor? GradA);
+
+/// <summary>
 /// The compute engine behind the model and the trainer: allocation, transfers and the small set of coarse ops
 /// (each with its backward) a decoder-only transformer needs. Tensors of activations are 2-D [rows, features];
 /// weights are [out, in] as in Hugging Face checkpoints. All float ops accumulate in float32.
@@ -141,11 +154,11 @@ public interface IBackend : IDisposable
         SwiGluLinear(normed, gateWeight, upWeight, h);
     }
 
-    /// <summary>Forward <see cref="Rope"/> on the queries and the keys of the same rows (one launch on a GPU).</summary>
-    void RopeQueryKey(Tensor q, Tensor k, Tensor positions, Tensor invFreq, int headDim, float attentionScaling)
+    /// <summary><see cref="Rope"/> on the queries and the keys of the same rows (one launch on a GPU).</summary>
+    void RopeQueryKey(Tensor q, Tensor k, Tensor positions, Tensor invFreq, int headDim, float attentionScaling, bool inverse = false)
     {
-        Rope(q, positions, invFreq, headDim, attentionScaling, inverse: false);
-        Rope(k, positions, invFreq, headDim, attentionScaling, inverse: false);
+        Rope(q, positions, invFreq, headDim, attentionScaling, inverse);
+        Rope(k, positions, invFreq, headDim, attentionScaling, inverse);
     }
 
     /// <summary>
@@ -267,6 +280,20 @@ public interface IBackend : IDisposable
     /// <summary>y = x (or y += x when <paramref name="accumulate"/>: the backward of a dropout whose input gradient has other
     /// terms) with elements zeroed with probability p and the rest scaled by 1/(1-p); the mask is a pure function of (seed, element index).</summary>
     void Dropout(Tensor x, float p, ulong seed, Tensor y, bool accumulate = false);
+
+    /// <summary>
+    /// LoRA's down projections of branches that read the same x: each Hidden = dropout(x)·Aᵀ with the branch's own mask.
+    /// The default composes <see cref="Dropout"/> and <see cref="MatMul"/>; a GPU runs the branches in one kernel that
+    /// regenerates the masks where it reads x and never writes dropout(x).
+    /// </summary>
+    void LoraDownProject(Tensor x, ReadOnlySpan<LoraDownBranch> branches) => LoraDownReference.Project(this, x, branches);
+
+    /// <summary>
+    /// Backward of <see cref="LoraDownProject"/>: GradA += dtᵀ·dropout(x) for each branch, and dx = Σ dropout(dt·A) (added to
+    /// dx when <paramref name="accumulateDx"/>), each with the mask of its forward.
+    /// </summary>
+    void LoraDownBackward(Tensor x, ReadOnlySpan<LoraDownGradient> branches, Tensor dx, bool accumulateDx) =>
+        LoraDownReference.Backward(this, x, branches, dx, accumulateDx);
 
     // Row and column scalings (DoRA: per-output-row norms and magnitudes).
     /// <summary>norms[r] = ‖x[r, :]‖₂ for float32 x [rows, cols]; norms has rows values.</summary>

@@ -35,7 +35,7 @@ public sealed class CausalLmStep(TransformerModel model, bool gradientCheckpoint
         using var input = new BatchInput(model, batch);
         var (ids, positions, targets, spans, x) = (input.Ids, input.Positions, input.Targets, input.Spans, input.Hidden);
         int n = batch.Length;
-        using var pass = new LoraPass(dropoutSeed) { KeepDroppedInputs = !gradientCheckpointing };
+        using var pass = new LoraPass(dropoutSeed);
 
         int layers = model.Layers.Length;
         var acts = new LayerActivations[gradientCheckpointing ? 1 : layers];
@@ -63,7 +63,6 @@ public sealed class CausalLmStep(TransformerModel model, bool gradientCheckpoint
                 if (gradientCheckpointing)
                 {
                     be.Copy(inputs[l], x);
-                    pass.KeepDroppedInputs = true;
                     model.Layers[l].Forward(be, s, x, positions, spans, a, null, model.Rope, pass);
                 }
                 model.Layers[l].Backward(be, s, dx, positions, spans, a, model.Rope, pass, grads);

@@ -8,8 +8,7 @@ namespace SharpTune.Tests.Adapters;
 
 /// <summary>
 /// A linear layer with a LoRA branch under active dropout, forward and backward, against a float64 reference written from
-/// PEFT's definition (x_d = x⊙mask/(1−p), y = x·Wᵀ + b + s·x_d·Aᵀ·Bᵀ), with the dropped-out input kept from the forward
-/// and regenerated in the backward.
+/// PEFT's definition (x_d = x⊙mask/(1−p), y = x·Wᵀ + b + s·x_d·Aᵀ·Bᵀ), the mask regenerated in the backward.
 /// </summary>
 public class LoraDropoutTests
 {
@@ -21,37 +20,67 @@ public class LoraDropoutTests
         return Enumerable.Range(0, count).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
     }
 
+    /// <summary>One layer alone, or two layers that read the same x (as a block's q and k) run as one shared forward and backward.</summary>
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void ForwardAndBackwardMatchFloat64Reference(bool keepDroppedInputs)
+    [InlineData(1)]
+    [InlineData(2)]
+    public void ForwardAndBackwardMatchFloat64Reference(int layerCount)
     {
         const int rows = 6, inF = 40, outF = 24, rank = 4;
         const float scale = 2f, p = 0.3f, dxStartScale = 0.5f;
-        float[] w = Random(outF * inF, 1), bias = Random(outF, 2), a = Random(rank * inF, 3), b = Random(outF * rank, 4),
-                x = Random(rows * inF, 5), dy = Random(rows * outF, 6), dxStart = Random(rows * inF, 7).Select(v => v * dxStartScale).ToArray();
-        using var linear = new Linear("layer.q_proj", Be.FromHost(w, DType.F32, outF, inF), Be.FromHost(bias, DType.F32, outF));
-        var branch = new LoraBranch("default", Be.FromHost(a, DType.F32, rank, inF), Be.FromHost(b, DType.F32, outF, rank), scale, p) { StreamId = 9 };
-        linear.Adapters.Add(branch);
+        float[] x = Random(rows * inF, 5), dxStart = Random(rows * inF, 7).Select(v => v * dxStartScale).ToArray();
         using var grads = new GradientSet(Be);
-        grads.Add("A", branch.A);
-        grads.Add("B", branch.B);
-        using var pass = new LoraPass(seed: 5) { KeepDroppedInputs = keepDroppedInputs };
+        using var pass = new LoraPass(seed: 5);
         using var xt = Be.FromHost(x, DType.F32, rows, inF);
-        using var yt = Be.Allocate(DType.F32, rows, outF);
-        linear.ForwardTrain(Be, xt, yt, pass);
-        using var dyt = Be.FromHost(dy, DType.F32, rows, outF);
         using var dxt = Be.FromHost(dxStart, DType.F32, rows, inF);
-        linear.Backward(Be, xt, dyt, dxt, accumulateDx: true, pass, grads);
+        var layers = new (Linear Layer, Tensor Output)[layerCount];
+        var dys = new (Linear Layer, Tensor Dy)[layerCount];
+        var dx = dxStart.Select(v => (double)v).ToArray();
+        var expected = new List<(double[] Y, double[] DA, double[] DB, LoraBranch Branch)>();
+        try
+        {
+            for (int l = 0; l < layerCount; l++)
+            {
+                ulong s = 10 * (ulong)l;
+                float[] w = Random(outF * inF, s + 1), bias = Random(outF, s + 2), a = Random(rank * inF, s + 3), b = Random(outF * rank, s + 4),
+                        dy = Random(rows * outF, s + 6);
+                var linear = new Linear($"layer.proj{l}", Be.FromHost(w, DType.F32, outF, inF), Be.FromHost(bias, DType.F32, outF));
+                var branch = new LoraBranch("default", Be.FromHost(a, DType.F32, rank, inF), Be.FromHost(b, DType.F32, outF, rank), scale, p) { StreamId = 9 + (ulong)l };
+                linear.Adapters.Add(branch);
+                grads.Add($"A{l}", branch.A);
+                grads.Add($"B{l}", branch.B);
+                layers[l] = (linear, Be.Allocate(DType.F32, rows, outF));
+                dys[l] = (linear, Be.FromHost(dy, DType.F32, rows, outF));
+                var (y, dA, dB) = Reference(x, w, bias, a, b, dy, pass.SeedFor(branch), rows, inF, outF, rank, scale, p, dx);
+                expected.Add((y, dA, dB, branch));
+            }
+            Linear.ForwardTrainShared(Be, xt, pass, layers);
+            Linear.BackwardShared(Be, xt, dxt, accumulateDx: true, pass, grads, dys);
+            for (int l = 0; l < layerCount; l++)
+            {
+                AssertClose(expected[l].Y, layers[l].Output);
+                AssertClose(expected[l].DA, grads.GradientOf(expected[l].Branch.A));
+                AssertClose(expected[l].DB, grads.GradientOf(expected[l].Branch.B));
+            }
+            AssertClose(dx, dxt);
+        }
+        finally
+        {
+            foreach (var (layer, output) in layers) { layer?.Dispose(); output?.Dispose(); }
+            foreach (var (_, dy) in dys) dy?.Dispose();
+        }
+    }
 
-        ulong seed = pass.SeedFor(branch);
+    /// <summary>PEFT's definition in float64 for one layer: returns y, dA and dB, and adds the layer's part of dx to <paramref name="dx"/>.</summary>
+    static (double[] Y, double[] DA, double[] DB) Reference(float[] x, float[] w, float[] bias, float[] a, float[] b, float[] dy, ulong seed,
+                                                             int rows, int inF, int outF, int rank, float scale, float p, double[] dx)
+    {
         var mask = Enumerable.Range(0, rows * inF).Select(i => CounterRandom.Uniform(seed, (ulong)i) < p ? 0.0 : 1.0 / (1.0 - p)).ToArray();
         Assert.Contains(0.0, mask);
         var xd = x.Select((v, i) => v * mask[i]).ToArray();
         var t = new double[rows * rank];
         var dt = new double[rows * rank];
         var y = new double[rows * outF];
-        var dx = dxStart.Select(v => (double)v).ToArray();
         var dA = new double[rank * inF];
         var dB = new double[outF * rank];
         for (int r = 0; r < rows; r++)
@@ -83,10 +112,7 @@ public class LoraDropoutTests
                 dx[r * inF + c] += g + lora * mask[r * inF + c];
             }
         }
-        AssertClose(y, yt);
-        AssertClose(dx, dxt);
-        AssertClose(dA, grads.GradientOf(branch.A));
-        AssertClose(dB, grads.GradientOf(branch.B));
+        return (y, dA, dB);
     }
 
     static void AssertClose(double[] expected, Tensor actual)

@@ -427,6 +427,10 @@ public static class CudaChecks
             cpu.RopeQueryKey(q.Cpu, kk.Cpu, positionsCpu, inv.Cpu, headDim, 1.25f);
             Compare("rope queries", q.Gpu, q.Cpu);
             Compare("rope keys", kk.Gpu, kk.Cpu);
+            gpu.RopeQueryKey(q.Gpu, kk.Gpu, positionsGpu, inv.Gpu, headDim, 0.75f, inverse: true);
+            cpu.RopeQueryKey(q.Cpu, kk.Cpu, positionsCpu, inv.Cpu, headDim, 0.75f, inverse: true);
+            Compare("inverse rope queries", q.Gpu, q.Cpu);
+            Compare("inverse rope keys", kk.Gpu, kk.Cpu);
             // Rope with the cache append: rows land at their positions of a 32000-row cache (the rest compared too).
             var (q2, k2, v2) = (Pair(act, 2, 14 * headDim), Pair(act, 2, 2 * headDim), Pair(act, 2, 2 * headDim));
             var (keyCache, valueCache) = (Pair(act, 32000, 2 * headDim), Pair(act, 32000, 2 * headDim));

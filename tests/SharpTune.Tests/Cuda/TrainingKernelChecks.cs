@@ -38,6 +38,72 @@ public static class TrainingKernelChecks
         return new($"SwiGLU forward and backward {gpu.ActivationType} vs CPU", worst, limit, $"worst: {worstCase}");
     }
 
+    /// <summary>
+    /// lora.cu's fused down projections and their backward (masks regenerated, never written) against the CPU's composition
+    /// of dropout and products (<see cref="LoraDownReference"/>) on the same values: groups of branches of ranks 8, 16 and 32,
+    /// row counts that are not multiples of a block's rows, five branches (two launches), dropout 0 and not, dx written and
+    /// accumulated. Fails when the CUDA backend would not take the operands to its fused kernels.
+    /// </summary>
+    public static CudaCheckResult LoraDown(IBackend gpu, double limit)
+    {
+        if (gpu is not SharpTune.Backends.Cuda.CudaBackend cuda || gpu.ActivationType != DType.BF16) throw new ArgumentException("needs the CUDA backend in BF16 mode");
+        IBackend cpu = CpuBackend.Instance;
+        var random = new Xoshiro256(29);
+        double worst = 0;
+        string worstCase = "";
+        foreach (var (rows, k, branches, rank, p, accumulate) in new[]
+                 { (100, 256, 3, 8, 0.05f, true), (37, 96, 2, 16, 0.3f, false), (64, 512, 1, 32, 0f, true), (33, 3584, 5, 8, 0.1f, true) })
+        {
+            var owned = new List<Tensor>();
+            (Tensor, Tensor) Make(params int[] shape)
+            {
+                var pair = Pair(gpu, cpu, random, DType.BF16, shape);
+                owned.Add(pair.Gpu);
+                owned.Add(pair.Cpu);
+                return pair;
+            }
+            var (x, xC) = Make(rows, k);
+            var (dx, dxC) = Make(rows, k);
+            var downs = new LoraDownBranch[branches];
+            var downsC = new LoraDownBranch[branches];
+            var grads = new LoraDownGradient[branches];
+            var gradsC = new LoraDownGradient[branches];
+            for (int b = 0; b < branches; b++)
+            {
+                var (a, aC) = Make(rank, k);
+                var (dt, dtC) = Make(rows, rank);
+                var (dA, dAC) = (gpu.Zeros(DType.F32, rank, k), cpu.Zeros(DType.F32, rank, k));
+                var (t, tC) = (gpu.Allocate(DType.BF16, rows, rank), cpu.Allocate(DType.F32, rows, rank));
+                owned.AddRange([dA, dAC, t, tC]);
+                ulong seed = 1000 + (ulong)b;
+                downs[b] = new(a, p, seed, t);
+                downsC[b] = new(aC, p, seed, tC);
+                grads[b] = new(a, p, seed, dt, dA);
+                gradsC[b] = new(aC, p, seed, dtC, dAC);
+            }
+            string name = $"{branches} x rank {rank}, {rows} x {k}, p {p}{(accumulate ? ", dx accumulated" : "")}";
+            if (!cuda.FusedLoraOperands(x, downs.Select(d => (d.A, d.Dropout, d.Hidden)).ToArray(), out _, out _))
+                return new($"fused LoRA down projections vs CPU", double.PositiveInfinity, limit, $"the fused kernels do not take {name}");
+            gpu.LoraDownProject(x, downs);
+            LoraDownReference.Project(cpu, xC, downsC);
+            gpu.LoraDownBackward(x, grads, dx, accumulate);
+            LoraDownReference.Backward(cpu, xC, gradsC, dxC, accumulate);
+            var compared = new List<(string, Tensor, Tensor)> { ("dx", dx, dxC) };
+            for (int b = 0; b < branches; b++)
+            {
+                compared.Add(($"t{b}", downs[b].Hidden, downsC[b].Hidden));
+                compared.Add(($"dA{b}", grads[b].GradA!, gradsC[b].GradA!));
+            }
+            foreach (var (what, g, c) in compared)
+            {
+                double e = CudaChecks.RelativeError(Host(gpu, g), Host(cpu, c));
+                if (e > worst || double.IsNaN(e)) (worst, worstCase) = (double.IsNaN(e) ? double.PositiveInfinity : e, $"{what} of {name}");
+            }
+            foreach (var t in owned) t.Dispose();
+        }
+        return new("fused LoRA down projections and backward vs CPU", worst, limit, $"worst: {worstCase}");
+    }
+
     /// <summary>A tensor on each backend holding the same values as the GPU stores them (the CPU's in float32).</summary>
     static (Tensor Gpu, Tensor Cpu) Pair(IBackend gpu, IBackend cpu, Xoshiro256 random, DType dtype, params int[] shape)
     {

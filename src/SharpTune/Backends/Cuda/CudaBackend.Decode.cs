@@ -22,9 +22,15 @@ public sealed unsafe partial class CudaBackend
     static readonly string[] SwiGluBF16 = ["swigluLinearBF16x1", "swigluLinearBF16x2", "swigluLinearBF16x4", "swigluLinearBF16x8"];
     static readonly string[] SwiGluF32 = ["swigluLinearF32x1", "swigluLinearF32x2", "swigluLinearF32x4", "swigluLinearF32x8"];
 
+    /// <summary>
+    /// y = x·Wᵀ + bias + beta·y: a matrix-vector kernel for a few rows; otherwise a product whose cuBLASLt epilogue adds
+    /// the bias (<see cref="TryMatMulBias"/>), or, where that declines or SHARPTUNE_CUDA_EPILOGUE=0, the product and then
+    /// the bias in a separate kernel.
+    /// </summary>
     public void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor y, float beta = 0f)
     {
         if (TryLinearRows(x, [new LinearOutput(weight, bias, y)], 1f, beta, null, 0f)) return;
+        if (bias != null && TryMatMulBias(x, weight, bias, y, beta)) return;
         MatMul(x, false, weight, true, y, 1f, beta);
         if (bias != null) AddBias(y, bias);
     }
@@ -91,10 +97,18 @@ public sealed unsafe partial class CudaBackend
         return norm.DType == DType.F32 && norm.Count == x.RowLength && Aligned(norm);
     }
 
-    public void RopeQueryKey(Tensor q, Tensor k, Tensor positions, Tensor invFreq, int headDim, float attentionScaling)
+    public void RopeQueryKey(Tensor q, Tensor k, Tensor positions, Tensor invFreq, int headDim, float attentionScaling, bool inverse = false)
     {
         RequireF32(invFreq);
-        RopeLaunch(q, k, null, positions, invFreq, headDim, attentionScaling, null, null, (long)positions.Count * (q.RowLength / 2 + k.RowLength / 2));
+        Own(q);
+        Own(k);
+        Own(positions);
+        int rows = (int)positions.Count;
+        if (q.Rows != rows || k.Rows != rows || q.RowLength % headDim != 0 || k.RowLength % headDim != 0)
+            throw new ArgumentException($"rope of {q} and {k} at {rows} positions with head dim {headDim}");
+        int qHeads = q.RowLength / headDim, kHeads = k.RowLength / headDim;
+        Elementwise("ropeQueryKeyRows", (long)rows * ((qHeads + 3) / 4 + (kHeads + 3) / 4) * (headDim / 2), q.Address, k.Address, SameType(q, k),
+                    positions.Address, invFreq.Address, rows, qHeads, kHeads, headDim, attentionScaling, inverse ? 1 : 0);
     }
 
     public void RopeQueryKeyAppend(Tensor q, Tensor k, Tensor v, Tensor positions, Tensor invFreq, int headDim, float attentionScaling,

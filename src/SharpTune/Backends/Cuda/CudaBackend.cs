@@ -374,6 +374,7 @@ public sealed unsafe partial class CudaBackend : IBackend
         _device.MakeCurrent();
         _device.Synchronize();
         DisposeSpans();
+        DisposeEpilogues();
         Cublas.cublasDestroy_v2(_cublas);
         _staging?.Dispose();
         _allocator.Dispose();

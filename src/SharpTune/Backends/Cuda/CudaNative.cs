@@ -5,13 +5,15 @@ namespace SharpTune.Backends.Cuda;
 
 /// <summary>
 /// Finds the CUDA libraries at run time: the driver (libcuda.so.1) and whichever of CUDA 13 or 12's NVRTC and cuBLAS is
-/// installed. The P/Invoke declarations name the logical libraries "cuda", "nvrtc" and "cublas"; this resolver maps them.
+/// installed. The P/Invoke declarations name the logical libraries "cuda", "nvrtc", "cublas" and "cublasLt"; this resolver
+/// maps them.
 /// </summary>
 internal static class CudaLibraries
 {
     static readonly string[] Driver = ["libcuda.so.1", "libcuda.so", "nvcuda.dll"];
     static readonly string[] Nvrtc = ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so", "nvrtc64_130_0.dll", "nvrtc64_120_0.dll"];
     static readonly string[] Cublas = ["libcublas.so.13", "libcublas.so.12", "libcublas.so", "cublas64_13.dll", "cublas64_12.dll"];
+    static readonly string[] CublasLt = ["libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so", "cublasLt64_13.dll", "cublasLt64_12.dll"];
     static readonly Dictionary<string, nint> Loaded = [];
     static int _registered;
 
@@ -23,7 +25,7 @@ internal static class CudaLibraries
 
     static nint Resolve(string name, Assembly assembly, DllImportSearchPath? path)
     {
-        string[]? candidates = name switch { "cuda" => Driver, "nvrtc" => Nvrtc, "cublas" => Cublas, _ => null };
+        string[]? candidates = name switch { "cuda" => Driver, "nvrtc" => Nvrtc, "cublas" => Cublas, "cublasLt" => CublasLt, _ => null };
         if (candidates == null) return 0;
         lock (Loaded)
         {
@@ -170,4 +172,59 @@ internal static unsafe partial class Cublas
         if (status == 3) throw new CudaOutOfMemoryException(call);
         if (status != 0) throw new SharpTuneException($"cuBLAS {call} failed with status {status}");
     }
+}
+
+/// <summary>
+/// cuBLASLt: matrix products with a fused epilogue (the bias add). Its calls return cublasStatus_t, checked with
+/// <see cref="Cublas.Check"/>. The constants are cublasLt.h's (CUDA 12 and 13 agree on them).
+/// </summary>
+internal static unsafe partial class CublasLt
+{
+    const string Lib = "cublasLt";
+
+    [LibraryImport(Lib)] public static partial int cublasLtCreate(out nint handle);
+    [LibraryImport(Lib)] public static partial int cublasLtDestroy(nint handle);
+    [LibraryImport(Lib)] public static partial int cublasLtMatmulDescCreate(out nint desc, int computeType, int scaleType);
+    [LibraryImport(Lib)] public static partial int cublasLtMatmulDescDestroy(nint desc);
+    [LibraryImport(Lib)] public static partial int cublasLtMatmulDescSetAttribute(nint desc, int attribute, void* value, nuint bytes);
+    [LibraryImport(Lib)] public static partial int cublasLtMatrixLayoutCreate(out nint layout, int type, ulong rows, ulong cols, long ld);
+    [LibraryImport(Lib)] public static partial int cublasLtMatrixLayoutDestroy(nint layout);
+    [LibraryImport(Lib)] public static partial int cublasLtMatmulPreferenceCreate(out nint preference);
+    [LibraryImport(Lib)] public static partial int cublasLtMatmulPreferenceDestroy(nint preference);
+    [LibraryImport(Lib)] public static partial int cublasLtMatmulPreferenceSetAttribute(nint preference, int attribute, void* value, nuint bytes);
+    [LibraryImport(Lib)] public static partial int cublasLtMatmulAlgoGetHeuristic(nint handle, nint desc, nint a, nint b, nint c, nint d,
+        nint preference, int requested, HeuristicResult* results, out int returned);
+    [LibraryImport(Lib)] public static partial int cublasLtMatmul(nint handle, nint desc, void* alpha, nint a, nint aLayout, nint b, nint bLayout,
+        void* beta, nint c, nint cLayout, nint d, nint dLayout, MatmulAlgo* algo, nint workspace, nuint workspaceBytes, nint stream);
+
+    /// <summary>cublasLtMatmulAlgo_t: an opaque configuration the heuristic fills in and cublasLtMatmul reads.</summary>
+    public struct MatmulAlgo
+    {
+        public fixed ulong Data[8];
+    }
+
+    /// <summary>cublasLtMatmulHeuristicResult_t.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct HeuristicResult
+    {
+        public MatmulAlgo Algo;
+        public nuint WorkspaceSize;
+        public int State;
+        public float WavesCount;
+        public fixed int Reserved[4];
+    }
+
+    /// <summary>cublasLtMatmulDescAttributes_t: TRANSA and TRANSB (int32 cublasOperation_t), EPILOGUE (uint32),
+    /// BIAS_POINTER (a device pointer), BIAS_DATA_TYPE (int32 cudaDataType).</summary>
+    public const int DescTransA = 3, DescTransB = 4, DescEpilogue = 7, DescBiasPointer = 8, DescBiasDataType = 26;
+
+    /// <summary>CUBLASLT_EPILOGUE_BIAS: adds a bias vector, one value per row of D, broadcast over D's columns.</summary>
+    public const uint EpilogueBias = 4;
+
+    /// <summary>cublasLtMatmulPreferenceAttributes_t: MAX_WORKSPACE_BYTES (uint64) and MIN_ALIGNMENT_A..D_BYTES (uint32).</summary>
+    public const int PreferenceMaxWorkspaceBytes = 1, PreferenceMinAlignmentA = 5, PreferenceMinAlignmentB = 6,
+                     PreferenceMinAlignmentC = 7, PreferenceMinAlignmentD = 8;
+
+    /// <summary>CUBLAS_STATUS_NOT_SUPPORTED: the heuristic has no algorithm for the configuration.</summary>
+    public const int StatusNotSupported = 15;
 }

@@ -112,6 +112,47 @@ extern "C" __global__ void rope(void* x, int tx, const int* positions, const flo
     }
 }
 
+// rope on the queries and keys of the same rows (training's shapes): one thread per (row, group of 4 heads of q or of k,
+// pair j), so the angle's cos and sin, computed in double, serve 4 heads, whose 8 loads are issued before any store.
+extern "C" __global__ void ropeQueryKeyRows(void* q, void* k, int t, const int* positions, const float* invFreq, int rows, int qHeads,
+                                            int kHeads, int headDim, float scaling, int inverse)
+{
+    int half = headDim / 2, qGroups = (qHeads + 3) / 4, groups = qGroups + (kHeads + 3) / 4;
+    GRID_STRIDE(i, (i64)rows * groups * half)
+    {
+        int j = (int)(i % half);
+        i64 rest = i / half;
+        int group = (int)(rest % groups), row = (int)(rest / groups);
+        bool query = group < qGroups;
+        void* x = query ? q : k;
+        int heads = query ? qHeads : kHeads, head0 = (query ? group : group - qGroups) * 4;
+        float angle = (float)positions[row] * invFreq[j];
+        float c = (float)cos((double)angle) * scaling;
+        float s = (float)sin((double)angle) * scaling;
+        if (inverse) s = -s;
+        i64 base = (i64)row * heads * headDim + (i64)head0 * headDim + j;
+        float a[4], b[4];
+#pragma unroll
+        for (int h = 0; h < 4; h++)
+        {
+            if (head0 + h < heads)
+            {
+                a[h] = ld(x, t, base + h * headDim);
+                b[h] = ld(x, t, base + h * headDim + half);
+            }
+        }
+#pragma unroll
+        for (int h = 0; h < 4; h++)
+        {
+            if (head0 + h < heads)
+            {
+                st(x, t, base + h * headDim, a[h] * c - b[h] * s);
+                st(x, t, base + h * headDim + half, b[h] * c + a[h] * s);
+            }
+        }
+    }
+}
+
 // Decoupled-weight-decay Adam in torch.optim.AdamW's operation order.
 __device__ __forceinline__ void adamwElement(float* p, const float* g, float* m, float* v, i64 i, float beta1, float beta2,
                                              float eps, float decay, float stepSize, float bias2Sqrt)
