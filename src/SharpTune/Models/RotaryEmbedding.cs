@@ -21,10 +21,6 @@ public sealed class RotaryEmbedding : IDisposable
 
     public int HeadDim => _config.HeadDim;
 
-    /// <summary>Rotates x [rows, heads·headDim] in place by each row's position (inverse: the backward rotation).</summary>
-    public void Apply(IBackend be, Tensor x, Tensor positions, bool inverse) =>
-        be.Rope(x, positions, _invFreq, _config.HeadDim, _attentionScaling, inverse);
-
     /// <summary>Rotates the queries q and the keys k of the same rows in place (inverse: the backward rotation).</summary>
     public void ApplyQueryKey(IBackend be, Tensor q, Tensor k, Tensor positions, bool inverse) =>
         be.RopeQueryKey(q, k, positions, _invFreq, _config.HeadDim, _attentionScaling, inverse);

@@ -115,23 +115,17 @@ public sealed unsafe partial class CudaBackend
                                    Tensor keyCache, Tensor valueCache)
     {
         RequireF32(invFreq);
-        SameType(q, k, v, keyCache, valueCache);
+        int t = SameType(q, k, v, keyCache, valueCache);
         int rows = (int)positions.Count;
         if (k.RowLength != v.RowLength || keyCache.RowLength != k.RowLength || valueCache.RowLength != v.RowLength || k.Rows != rows || v.Rows != rows)
             throw new ArgumentException($"rope append of {k} and {v} into {keyCache} / {valueCache} at {rows} positions");
-        RopeLaunch(q, k, v, positions, invFreq, headDim, attentionScaling, keyCache, valueCache, (long)rows * (q.RowLength / 2 + k.RowLength / 2 + v.RowLength));
-    }
-
-    /// <summary>decode.cu's ropeQueryKeyAppend over <paramref name="work"/> items (pairs of q and k, then v's elements when appending).</summary>
-    void RopeLaunch(Tensor q, Tensor k, Tensor? v, Tensor positions, Tensor invFreq, int headDim, float scaling, Tensor? keyCache,
-                    Tensor? valueCache, long work)
-    {
-        int t = SameType(q, k);
+        // decode.cu's ropeQueryKeyAppend: one item per pair of q and of k, then one per element of v.
+        long work = (long)rows * (q.RowLength / 2 + k.RowLength / 2 + v.RowLength);
         if (work == 0) return;
         const int block = 256;
         long blocks = Math.Min((work + block - 1) / block, (long)_multiprocessors * 32);
-        LaunchDependent("decode", "ropeQueryKeyAppend", (uint)blocks, 1, block, 0, q.Address, k.Address, AddressOf(v), t, positions.Address,
-               invFreq.Address, (int)positions.Count, q.RowLength, k.RowLength, headDim, scaling, AddressOf(keyCache), AddressOf(valueCache));
+        LaunchDependent("decode", "ropeQueryKeyAppend", (uint)blocks, 1, block, 0, q.Address, k.Address, v.Address, t, positions.Address,
+                        invFreq.Address, rows, q.RowLength, k.RowLength, headDim, attentionScaling, keyCache.Address, valueCache.Address);
     }
 
     public void AttentionDecode(Tensor q, Tensor k, Tensor v, AttentionSpans spans, int headDim, float scale, Tensor output)
