@@ -29,6 +29,12 @@ public static class AttentionBench
                                   $"forward {forward * 1e3:F2} ms {forwardFlops / forward / 1e12:F1} TFLOP/s ({forwardFlops / forward / peak:P1}), " +
                                   $"forward+backward {both * 1e3:F2} ms {3.5 * forwardFlops / both / 1e12:F1} TFLOP/s ({3.5 * forwardFlops / both / peak:P1})");
             }
+            Console.WriteLine("    flash.cu kernels, registers / spilled bytes per thread: " + string.Join(", ",
+                new[] { "flashForward", "flashBackwardQuery", "flashBackwardKey" }.Select(k =>
+                {
+                    var (registers, local) = be.KernelResources("flash", $"{k}{headDim}");
+                    return $"{k}{headDim} {registers} / {local}";
+                })));
         }
         be.TensorCoreAttention = true;
         return 0;

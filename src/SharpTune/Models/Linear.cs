@@ -85,7 +85,7 @@ public sealed class Linear : IDisposable
             }
             using var t = backend.Allocate(backend.ActivationType, x.Rows, lora.Rank);
             backend.MatMul(x, false, lora.A, true, t);
-            backend.MatMul(t, false, lora.B, true, y, lora.Scale, 1f);
+            backend.LoraUpProject(t, lora.B, lora.Scale, y, 1f);
         }
         if (Bias != null) backend.AddBias(y, Bias);
     }
@@ -110,7 +110,7 @@ public sealed class Linear : IDisposable
                 if (lora.Magnitude != null) throw new SharpTuneException($"{Name}: DoRA adapters are applied by merging; call MergeDora first");
                 using var t = backend.Allocate(backend.ActivationType, group.Count, lora.Rank);
                 backend.MatMul(rowsIn, false, lora.A, true, t);
-                backend.MatMul(t, false, lora.B, true, rowsOut, lora.Scale, 1f);
+                backend.LoraUpProject(t, lora.B, lora.Scale, rowsOut, 1f);
             }
         }
     }
@@ -147,7 +147,7 @@ public sealed class Linear : IDisposable
             float beta = 0f;
             foreach (var lora in layer.Adapters)
             {
-                be.MatMul(pass.Hidden(be, lora, x.Rows, be.ActivationType), false, pass.Operand(be, lora.B), true, y, lora.Scale, beta);
+                be.LoraUpProject(pass.Hidden(be, lora, x.Rows, be.ActivationType), pass.Operand(be, lora.B), lora.Scale, y, beta);
                 beta = 1f;
             }
             be.Linear(x, layer.Weight, layer.Bias, y, beta);
@@ -169,7 +169,7 @@ public sealed class Linear : IDisposable
                 continue;
             }
             be.LoraDownProject(x, [DownBranch(be, lora, x, pass)]);
-            be.MatMul(pass.Hidden(be, lora, x.Rows, be.ActivationType), false, pass.Operand(be, lora.B), true, y, lora.Scale, 1f);
+            be.LoraUpProject(pass.Hidden(be, lora, x.Rows, be.ActivationType), pass.Operand(be, lora.B), lora.Scale, y, 1f);
         }
     }
 
@@ -263,14 +263,12 @@ public sealed class Linear : IDisposable
 
     /// <summary>
     /// A branch's up-projection gradient dB += s·dyᵀ·t, and the gradient of its hidden dt = s·dy·B in a new tensor (the
-    /// caller disposes it) for the down projection's backward.
+    /// caller disposes it) for the down projection's backward (<see cref="IBackend.LoraUpBackward"/>: one read of dy).
     /// </summary>
     static LoraDownGradient HiddenGradient(IBackend be, LoraBranch lora, Tensor x, Tensor dy, LoraPass pass, Training.GradientSet grads)
     {
-        var t = pass.Hidden(be, lora, x.Rows, be.ActivationType);
-        if (grads.For(lora.B) is { } dB) be.MatMul(dy, true, t, false, dB, lora.Scale, 1f);
         var dt = be.Allocate(be.ActivationType, x.Rows, lora.Rank);
-        be.MatMul(dy, false, pass.Operand(be, lora.B), false, dt, lora.Scale, 0f);
+        be.LoraUpBackward(dy, pass.Hidden(be, lora, x.Rows, be.ActivationType), pass.Operand(be, lora.B), lora.Scale, dt, grads.For(lora.B));
         return new LoraDownGradient(pass.Operand(be, lora.A), lora.Dropout, pass.SeedFor(lora), dt, grads.For(lora.A));
     }
 

@@ -286,14 +286,27 @@ public interface IBackend : IDisposable
     /// The default composes <see cref="Dropout"/> and <see cref="MatMul"/>; a GPU runs the branches in one kernel that
     /// regenerates the masks where it reads x and never writes dropout(x).
     /// </summary>
-    void LoraDownProject(Tensor x, ReadOnlySpan<LoraDownBranch> branches) => LoraDownReference.Project(this, x, branches);
+    void LoraDownProject(Tensor x, ReadOnlySpan<LoraDownBranch> branches) => LoraReference.DownProject(this, x, branches);
 
     /// <summary>
     /// Backward of <see cref="LoraDownProject"/>: GradA += dtᵀ·dropout(x) for each branch, and dx = Σ dropout(dt·A) (added to
     /// dx when <paramref name="accumulateDx"/>), each with the mask of its forward.
     /// </summary>
     void LoraDownBackward(Tensor x, ReadOnlySpan<LoraDownGradient> branches, Tensor dx, bool accumulateDx) =>
-        LoraDownReference.Backward(this, x, branches, dx, accumulateDx);
+        LoraReference.DownBackward(this, x, branches, dx, accumulateDx);
+
+    /// <summary>
+    /// A LoRA branch's up projection y = scale·hidden·Bᵀ + beta·y, for hidden [rows, r] and B [out, r]. The default is the
+    /// matrix product; a GPU runs it in a kernel made for an inner dimension of r.
+    /// </summary>
+    void LoraUpProject(Tensor hidden, Tensor b, float scale, Tensor y, float beta) => MatMul(hidden, false, b, true, y, scale, beta);
+
+    /// <summary>
+    /// Backward of <see cref="LoraUpProject"/>: hiddenGradient = scale·dy·B and, when B is trainable, gradB += scale·dyᵀ·hidden
+    /// (float32). A GPU computes both from one read of dy.
+    /// </summary>
+    void LoraUpBackward(Tensor dy, Tensor hidden, Tensor b, float scale, Tensor hiddenGradient, Tensor? gradB) =>
+        LoraReference.UpBackward(this, dy, hidden, b, scale, hiddenGradient, gradB);
 
     // Row and column scalings (DoRA: per-output-row norms and magnitudes).
     /// <summary>norms[r] = ‖x[r, :]‖₂ for float32 x [rows, cols]; norms has rows values.</summary>

@@ -100,6 +100,10 @@ public class CudaParityTests(CudaBackends gpus) : IClassFixture<CudaBackends>
         AssertPassed(TrainingKernelChecks.LoraDown(gpus.Require(DType.BF16), 1e-2));
 
     [SkippableFact]
+    public void LoraUpProjectionAndItsBackwardMatchTheCpu() =>
+        AssertPassed(TrainingKernelChecks.LoraUp(gpus.Require(DType.BF16), 1e-2));
+
+    [SkippableFact]
     public void DecodeOpsMatchTheCpuInBothModes()
     {
         AssertPassed(CudaChecks.DecodeOps(gpus.Require(DType.F32), 1e-5));

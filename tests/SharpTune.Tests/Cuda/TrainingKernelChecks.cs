@@ -40,7 +40,7 @@ public static class TrainingKernelChecks
 
     /// <summary>
     /// lora.cu's fused down projections and their backward (masks regenerated, never written) against the CPU's composition
-    /// of dropout and products (<see cref="LoraDownReference"/>) on the same values: groups of branches of ranks 8, 16 and 32,
+    /// of dropout and products (<see cref="LoraReference"/>) on the same values: groups of branches of ranks 8, 16 and 32,
     /// row counts that are not multiples of a block's rows, five branches (two launches), dropout 0 and not, dx written and
     /// accumulated. Fails when the CUDA backend would not take the operands to its fused kernels.
     /// </summary>
@@ -55,13 +55,7 @@ public static class TrainingKernelChecks
                  { (100, 256, 3, 8, 0.05f, true), (37, 96, 2, 16, 0.3f, false), (64, 512, 1, 32, 0f, true), (33, 3584, 5, 8, 0.1f, true) })
         {
             var owned = new List<Tensor>();
-            (Tensor, Tensor) Make(params int[] shape)
-            {
-                var pair = Pair(gpu, cpu, random, DType.BF16, shape);
-                owned.Add(pair.Gpu);
-                owned.Add(pair.Cpu);
-                return pair;
-            }
+            (Tensor, Tensor) Make(params int[] shape) => OwnedPair(owned, gpu, cpu, random, shape);
             var (x, xC) = Make(rows, k);
             var (dx, dxC) = Make(rows, k);
             var downs = new LoraDownBranch[branches];
@@ -85,9 +79,9 @@ public static class TrainingKernelChecks
             if (!cuda.FusedLoraOperands(x, downs.Select(d => (d.A, d.Dropout, d.Hidden)).ToArray(), out _, out _))
                 return new($"fused LoRA down projections vs CPU", double.PositiveInfinity, limit, $"the fused kernels do not take {name}");
             gpu.LoraDownProject(x, downs);
-            LoraDownReference.Project(cpu, xC, downsC);
+            LoraReference.DownProject(cpu, xC, downsC);
             gpu.LoraDownBackward(x, grads, dx, accumulate);
-            LoraDownReference.Backward(cpu, xC, gradsC, dxC, accumulate);
+            LoraReference.DownBackward(cpu, xC, gradsC, dxC, accumulate);
             var compared = new List<(string, Tensor, Tensor)> { ("dx", dx, dxC) };
             for (int b = 0; b < branches; b++)
             {
@@ -102,6 +96,61 @@ public static class TrainingKernelChecks
             foreach (var t in owned) t.Dispose();
         }
         return new("fused LoRA down projections and backward vs CPU", worst, limit, $"worst: {worstCase}");
+    }
+
+    /// <summary>
+    /// lora.cu's up projection y = s·t·Bᵀ (written and added to y) and its backward (dt and dB from one read of dy) against
+    /// the CPU's matrix products on the same values: ranks 8, 16 and 32, row counts that are not multiples of a tile's 16 or
+    /// a block's 64, widths that are not multiples of a block's 128 columns, B trainable and frozen. Fails when the CUDA
+    /// backend would not take the operands to its kernels.
+    /// </summary>
+    public static CudaCheckResult LoraUp(IBackend gpu, double limit)
+    {
+        if (gpu is not SharpTune.Backends.Cuda.CudaBackend cuda || gpu.ActivationType != DType.BF16) throw new ArgumentException("needs the CUDA backend in BF16 mode");
+        IBackend cpu = CpuBackend.Instance;
+        var random = new Xoshiro256(31);
+        double worst = 0;
+        string worstCase = "";
+        foreach (var (rows, width, rank, beta, trainable) in new[]
+                 { (100, 224, 8, 1f, true), (37, 96, 16, 0f, true), (64, 512, 32, 1f, false), (2048, 3584, 8, 0f, true), (33, 18944, 8, 1f, true) })
+        {
+            var owned = new List<Tensor>();
+            (Tensor, Tensor) Make(params int[] shape) => OwnedPair(owned, gpu, cpu, random, shape);
+            var (t, tC) = Make(rows, rank);
+            var (b, bC) = Make(width, rank);
+            var (y, yC) = Make(rows, width);
+            var (dy, dyC) = Make(rows, width);
+            var (dB, dBC) = Make(width, rank);
+            var (dBGpu, dBCpu) = (gpu.Allocate(DType.F32, width, rank), cpu.Allocate(DType.F32, width, rank));
+            gpu.Copy(dB, dBGpu);
+            cpu.Copy(dBC, dBCpu);
+            var (dt, dtC) = (gpu.Allocate(DType.BF16, rows, rank), cpu.Allocate(DType.F32, rows, rank));
+            owned.AddRange([dBGpu, dBCpu, dt, dtC]);
+            string name = $"rank {rank}, {rows} x {width}, beta {beta}{(trainable ? "" : ", B frozen")}";
+            if (!cuda.FusedUpOperands(t, b, y))
+                return new("LoRA up projection and backward vs CPU", double.PositiveInfinity, limit, $"the kernels do not take {name}");
+            const float scale = 4f;
+            gpu.LoraUpProject(t, b, scale, y, beta);
+            cpu.LoraUpProject(tC, bC, scale, yC, beta);
+            gpu.LoraUpBackward(dy, t, b, scale, dt, trainable ? dBGpu : null);
+            cpu.LoraUpBackward(dyC, tC, bC, scale, dtC, trainable ? dBCpu : null);
+            foreach (var (what, g, c) in new[] { ("y", y, yC), ("dt", dt, dtC), ("dB", dBGpu, dBCpu) })
+            {
+                double e = CudaChecks.RelativeError(Host(gpu, g), Host(cpu, c));
+                if (e > worst || double.IsNaN(e)) (worst, worstCase) = (double.IsNaN(e) ? double.PositiveInfinity : e, $"{what} of {name}");
+            }
+            foreach (var tensor in owned) tensor.Dispose();
+        }
+        return new("LoRA up projection and backward vs CPU", worst, limit, $"worst: {worstCase}");
+    }
+
+    /// <summary>A bfloat16 <see cref="Pair"/> whose two tensors go to <paramref name="owned"/> for disposal.</summary>
+    static (Tensor Gpu, Tensor Cpu) OwnedPair(List<Tensor> owned, IBackend gpu, IBackend cpu, Xoshiro256 random, int[] shape)
+    {
+        var pair = Pair(gpu, cpu, random, DType.BF16, shape);
+        owned.Add(pair.Gpu);
+        owned.Add(pair.Cpu);
+        return pair;
     }
 
     /// <summary>A tensor on each backend holding the same values as the GPU stores them (the CPU's in float32).</summary>

@@ -79,13 +79,15 @@ public sealed unsafe partial class CudaBackend
         using var delta = Allocate(DType.F32, rows * heads);
         Launch("flash", "flashDelta", (uint)((rows * heads + warps - 1) / warps), Threads, 0, dOutput.Address, output.Address, rows * heads,
                headDim, delta.Address);
-        Launch("flash", $"flashBackwardQuery{headDim}", FlashBlocks(rows), (uint)heads, Threads, FlashShared(headDim, 4 * FlashRows),
+        // q and dO, and two buffers of K and V.
+        Launch("flash", $"flashBackwardQuery{headDim}", FlashBlocks(rows), (uint)heads, Threads, FlashShared(headDim, 6 * FlashRows),
                dOutput.Address, q.Address, k.Address, v.Address, logSumExp.Address, delta.Address, start.Address, end.Address, rows,
                keyRows, heads, kvHeads, scale, dq.Address);
         using var dkPart = Allocate(DType.F32, keyRows, heads * headDim);
         using var dvPart = Allocate(DType.F32, keyRows, heads * headDim);
         int queryTile = headDim == 64 ? 64 : 32; // flash.cu's FLASH_KERNELS instantiations
-        uint keyShared = FlashShared(headDim, 2 * FlashRows + 2 * queryTile) + (uint)(4 * queryTile * sizeof(float));
+        // K and V, and two buffers of a query tile's q, dO and 4 values per row.
+        uint keyShared = FlashShared(headDim, 2 * FlashRows + 4 * queryTile) + (uint)(2 * 4 * queryTile * sizeof(float));
         Launch("flash", $"flashBackwardKey{headDim}", FlashBlocks(keyRows), (uint)heads, Threads, keyShared, dOutput.Address, q.Address,
                k.Address, v.Address, logSumExp.Address, delta.Address, start.Address, end.Address, rows, keyRows, heads, kvHeads, scale,
                dkPart.Address, dvPart.Address);

@@ -4,12 +4,12 @@ namespace SharpTune.Backends.Cuda;
 
 public sealed unsafe partial class CudaBackend
 {
-    const int LoraRowsPerBlock = 16, LoraThreads = 512, LoraBackThreads = 128, LoraBackRows = 32, LoraBackColumns = LoraBackThreads * 4;
+    const int LoraRowsPerBlock = 16, LoraThreads = 512, LoraContractThreads = 128;
 
     /// <summary>
     /// lora.cu's kernels, which take the branches of one input in launches of up to 4 (and at most 32 hidden columns) when
     /// all are bfloat16 of one rank (8, 16 or 32) and one dropout, and the input's row length is a multiple of 32; other
-    /// operands go through <see cref="LoraDownReference"/>.
+    /// operands go through <see cref="LoraReference"/>.
     /// </summary>
     public void LoraDownProject(Tensor x, ReadOnlySpan<LoraDownBranch> branches)
     {
@@ -17,7 +17,7 @@ public sealed unsafe partial class CudaBackend
         for (int i = 0; i < operands.Length; i++) operands[i] = (branches[i].A, branches[i].Dropout, branches[i].Hidden);
         if (!FusedLoraOperands(x, operands, out int rank, out int perLaunch))
         {
-            LoraDownReference.Project(this, x, branches);
+            LoraReference.DownProject(this, x, branches);
             return;
         }
         var (threshold, keep) = DropoutConstants(branches[0].Dropout);
@@ -35,7 +35,7 @@ public sealed unsafe partial class CudaBackend
 
     /// <summary>
     /// The gradients of A (lora.cu's loraDownGradA, over the branches whose A is trainable) and of x (loraDownGradX, which
-    /// writes or adds to dx once for all the branches of a launch).
+    /// writes or adds to dx once for all the branches of a launch), both on tensor cores.
     /// </summary>
     public void LoraDownBackward(Tensor x, ReadOnlySpan<LoraDownGradient> branches, Tensor dx, bool accumulateDx)
     {
@@ -46,25 +46,20 @@ public sealed unsafe partial class CudaBackend
         foreach (var b in branches) fused &= b.GradA == null || (b.GradA.DType == DType.F32 && b.GradA.Count == b.A.Count);
         if (!fused)
         {
-            LoraDownReference.Backward(this, x, branches, dx, accumulateDx);
+            LoraReference.DownBackward(this, x, branches, dx, accumulateDx);
             return;
         }
         Own(dx);
         var (threshold, keep) = DropoutConstants(branches[0].Dropout);
         int k = x.RowLength;
-        uint columnBlocks = (uint)((k + LoraBackColumns - 1) / LoraBackColumns), rowBlocks = (uint)((x.Rows + LoraBackRows - 1) / LoraBackRows);
         var trainable = new List<LoraDownGradient>(branches.Length);
         foreach (var b in branches)
             if (b.GradA != null) trainable.Add(b);
-        // About two blocks per SM over all columns: each block's rows are as many as that allows, so its atomics are few.
-        int rowChunks = (x.Rows + LoraBackRows - 1) / LoraBackRows;
-        int chunksPerBlock = Math.Max(1, (int)Math.Ceiling(rowChunks / Math.Max(1.0, 2.0 * _multiprocessors / columnBlocks)));
-        int rowsPerBlock = chunksPerBlock * LoraBackRows;
-        uint gradRowBlocks = (uint)((x.Rows + rowsPerBlock - 1) / rowsPerBlock);
+        var (gradBlocks, rowsPerBlock, gradRowBlocks) = ContractGrid(x.Rows, k, 32);
         for (int first = 0; first < trainable.Count; first += perLaunch)
         {
             var chunk = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(trainable).Slice(first, Math.Min(perLaunch, trainable.Count - first));
-            Launch("lora", $"loraDownGradA{chunk.Length}x{rank}", columnBlocks, gradRowBlocks, LoraBackThreads, 0,
+            Launch("lora", $"loraDownGradA{chunk.Length}x{rank}", gradBlocks, gradRowBlocks, LoraContractThreads, 0,
                    x.Address, x.Rows, k, rowsPerBlock, (int)threshold, keep,
                    Seed(chunk, 0, b => b.Seed), Seed(chunk, 1, b => b.Seed), Seed(chunk, 2, b => b.Seed), Seed(chunk, 3, b => b.Seed),
                    Address(chunk, 0, b => b.HiddenGradient), Address(chunk, 1, b => b.HiddenGradient),
@@ -75,7 +70,7 @@ public sealed unsafe partial class CudaBackend
         for (int first = 0; first < branches.Length; first += perLaunch)
         {
             var chunk = branches.Slice(first, Math.Min(perLaunch, branches.Length - first));
-            Launch("lora", $"loraDownGradX{chunk.Length}x{rank}", columnBlocks, rowBlocks, LoraBackThreads, 0,
+            Launch("lora", $"loraDownGradX{chunk.Length}x{rank}", ExpandBlocks(k), ExpandRowBlocks(x.Rows), LoraContractThreads, 0,
                    x.Rows, k, (int)threshold, keep,
                    Address(chunk, 0, b => b.A), Address(chunk, 1, b => b.A), Address(chunk, 2, b => b.A), Address(chunk, 3, b => b.A),
                    Seed(chunk, 0, b => b.Seed), Seed(chunk, 1, b => b.Seed), Seed(chunk, 2, b => b.Seed), Seed(chunk, 3, b => b.Seed),
@@ -85,6 +80,77 @@ public sealed unsafe partial class CudaBackend
             dxHolds = true;
         }
     }
+
+    /// <summary>
+    /// lora.cu's loraUp{r} for a bfloat16 hidden [rows, r] of rank 8, 16 or 32, B [out, r] and y [rows, out] with out a
+    /// multiple of 32 and beta 0 or 1; other operands go through the matrix product.
+    /// </summary>
+    public void LoraUpProject(Tensor hidden, Tensor b, float scale, Tensor y, float beta)
+    {
+        if (!FusedUpOperands(hidden, b, y) || beta is not (0f or 1f))
+        {
+            MatMul(hidden, false, b, true, y, scale, beta);
+            return;
+        }
+        Launch("lora", $"loraUp{hidden.RowLength}", ExpandBlocks(y.RowLength), ExpandRowBlocks(y.Rows), LoraContractThreads, 0,
+               y.Rows, y.RowLength, scale, hidden.Address, b.Address, y.Address, beta == 1f ? 1 : 0);
+    }
+
+    /// <summary>
+    /// lora.cu's loraUpBackward{r}, which reads dy once for dB and for float32 partial sums of dt over column blocks, then
+    /// loraHiddenReduce; the operands <see cref="LoraUpProject"/> takes, with dB float32 [out, r] (a frozen B still needs dt:
+    /// its sums go to a scratch that is dropped).
+    /// </summary>
+    public void LoraUpBackward(Tensor dy, Tensor hidden, Tensor b, float scale, Tensor hiddenGradient, Tensor? gradB)
+    {
+        bool fused = FusedUpOperands(hidden, b, dy) && hiddenGradient.DType == DType.BF16 && hiddenGradient.Count == hidden.Count
+                     && (gradB == null || (gradB.DType == DType.F32 && gradB.Count == b.Count));
+        if (!fused)
+        {
+            LoraReference.UpBackward(this, dy, hidden, b, scale, hiddenGradient, gradB);
+            return;
+        }
+        Own(hiddenGradient);
+        int rank = hidden.RowLength, rows = dy.Rows, cols = dy.RowLength;
+        var (blocks, rowsPerBlock, rowBlocks) = ContractGrid(rows, cols, 32 * (32 / rank));
+        using var partial = Allocate(DType.F32, (int)blocks, rows * rank);
+        using var frozen = gradB == null ? Allocate(DType.F32, b.Shape) : null;
+        Launch("lora", $"loraUpBackward{rank}", blocks, rowBlocks, LoraContractThreads, 0,
+               dy.Address, rows, cols, rowsPerBlock, scale, hidden.Address, b.Address, (gradB ?? frozen!).Address, partial.Address);
+        int count = rows * rank;
+        Launch("lora", "loraHiddenReduce", (uint)Math.Min((count + 255) / 256, _multiprocessors * 4), 256, 0,
+               partial.Address, (int)blocks, count, scale, hiddenGradient.Address);
+    }
+
+    /// <summary>True when lora.cu's up kernels take these operands (<see cref="LoraUpProject"/>); wide is y or dy.</summary>
+    internal bool FusedUpOperands(Tensor hidden, Tensor b, Tensor wide)
+    {
+        Own(hidden);
+        Own(b);
+        Own(wide);
+        int rank = hidden.RowLength;
+        return rank is 8 or 16 or 32 && hidden.DType == DType.BF16 && b.DType == DType.BF16 && wide.DType == DType.BF16
+               && b.Rows == wide.RowLength && b.RowLength == rank && hidden.Rows == wide.Rows
+               && hidden.Count == (long)hidden.Rows * rank && wide.Count == (long)wide.Rows * wide.RowLength
+               && wide.RowLength % 32 == 0 && Aligned(wide) && Aligned(hidden) && Aligned(b);
+    }
+
+    /// <summary>
+    /// loraContract's grid for [rows, cols]: a block per strip of <paramref name="width"/> columns and row range; the rows
+    /// are split (in multiples of a block's 64) only as far as about 4 blocks per SM need, since each range adds a set of
+    /// atomics.
+    /// </summary>
+    (uint Blocks, int RowsPerBlock, uint RowBlocks) ContractGrid(int rows, int cols, int width)
+    {
+        int strips = (cols + width - 1) / width, rowTiles = (rows + 63) / 64;
+        int splits = Math.Clamp((4 * _multiprocessors + strips - 1) / strips, 1, Math.Max(1, rowTiles));
+        int rowsPerBlock = (rowTiles + splits - 1) / splits * 64;
+        return ((uint)strips, rowsPerBlock, (uint)((rows + rowsPerBlock - 1) / rowsPerBlock));
+    }
+
+    // loraExpand: 4 warps of 32 columns over 64 rows per block.
+    static uint ExpandBlocks(int cols) => (uint)((cols + 127) / 128);
+    static uint ExpandRowBlocks(int rows) => (uint)((rows + 63) / 64);
 
     /// <summary>
     /// True when lora.cu takes these operands: x bfloat16 and 16-byte aligned with rows of a multiple of 32 values; every

@@ -352,6 +352,9 @@ public sealed unsafe partial class CudaBackend : IBackend
         _profile[name] = (seconds + System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, calls + 1);
     }
 
+    /// <summary>The registers per thread and spilled local bytes per thread of one of our kernels (for benchmarks).</summary>
+    internal (int Registers, int LocalBytes) KernelResources(string module, string function) => _kernels.Resources(module, function);
+
     /// <summary>Device time per kernel or product name since the last call (empty unless SHARPTUNE_CUDA_PROFILE=1).</summary>
     public IReadOnlyList<(string Name, double Seconds, int Calls)> TakeProfile()
     {

@@ -75,6 +75,7 @@ internal static unsafe partial class Cu
     [LibraryImport(Lib)] public static partial int cuModuleLoadData(out nint module, void* image);
     [LibraryImport(Lib)] public static partial int cuModuleGetFunction(out nint function, nint module, byte* name);
     [LibraryImport(Lib)] public static partial int cuFuncSetAttribute(nint function, int attribute, int value);
+    [LibraryImport(Lib)] public static partial int cuFuncGetAttribute(out int value, int attribute, nint function);
     [LibraryImport(Lib)] public static partial int cuLaunchKernel(nint f, uint gx, uint gy, uint gz, uint bx, uint by, uint bz,
                                                                  uint sharedBytes, nint stream, void** args, void** extra);
     [LibraryImport(Lib)] public static partial int cuLaunchKernelEx(LaunchConfig* config, nint f, void** args, void** extra);
@@ -116,6 +117,8 @@ internal static unsafe partial class Cu
 
     public const int CUDA_ERROR_OUT_OF_MEMORY = 2;
     public const int AttrMaxDynamicSharedBytes = 8;
+    // CUfunction_attribute values of cuFuncGetAttribute.
+    public const int FuncAttrLocalSizeBytes = 3, FuncAttrNumRegs = 4;
     public const int AttrComputeCapabilityMajor = 75, AttrComputeCapabilityMinor = 76, AttrMultiprocessorCount = 16;
 
     public static void Check(int status, string call)

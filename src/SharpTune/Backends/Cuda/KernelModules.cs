@@ -58,6 +58,15 @@ internal sealed unsafe class KernelModules(CudaDevice device)
         }
     }
 
+    /// <summary>The registers per thread and local (spilled) bytes per thread the compiler gave a kernel.</summary>
+    public (int Registers, int LocalBytes) Resources(string module, string function)
+    {
+        var f = Function(module, function, 0);
+        Cu.Check(Cu.cuFuncGetAttribute(out int registers, Cu.FuncAttrNumRegs, f), "cuFuncGetAttribute");
+        Cu.Check(Cu.cuFuncGetAttribute(out int local, Cu.FuncAttrLocalSizeBytes, f), "cuFuncGetAttribute");
+        return (registers, local);
+    }
+
     nint Module(string name)
     {
         if (_modules.TryGetValue(name, out var m)) return m;
@@ -83,8 +92,15 @@ internal sealed unsafe class KernelModules(CudaDevice device)
         return m;
     }
 
+    /// <summary>
+    /// A kernel's source: <c>$SHARPTUNE_KERNEL_SOURCES/{name}.cu</c> when that directory has it (for trying a kernel on a
+    /// GPU machine without rebuilding; the cache key is the source's hash, so it compiles anew), else the embedded one.
+    /// </summary>
     static string ReadResource(string name)
     {
+        var overrides = Environment.GetEnvironmentVariable("SHARPTUNE_KERNEL_SOURCES");
+        if (!string.IsNullOrEmpty(overrides) && File.Exists(Path.Combine(overrides, name + ".cu")))
+            return File.ReadAllText(Path.Combine(overrides, name + ".cu"));
         using var stream = typeof(KernelModules).Assembly.GetManifestResourceStream($"SharpTune.Kernels.{name}.cu")
             ?? throw new InvalidOperationException($"kernel source {name}.cu is not embedded in the assembly");
         using var reader = new StreamReader(stream);

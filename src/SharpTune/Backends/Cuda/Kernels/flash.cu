@@ -104,11 +104,11 @@ __device__ __forceinline__ float quadSum(float v)
 
 // The key range of a block of query rows: [lo, hi) covers every row's span, and keys in [maxStart, minEnd) are in all of
 // them (a tile inside it needs no mask). Written by thread 0 into bounds[4].
-__device__ __forceinline__ void blockBounds(int* bounds, const int* keyStart, const int* keyEnd, int row0, int rows)
+__device__ __forceinline__ void blockBounds(int* bounds, const int* keyStart, const int* keyEnd, int row0, int blockRows, int rows)
 {
     if (threadIdx.x != 0) return;
     int lo = 0x7fffffff, hi = 0, maxStart = 0, minEnd = 0x7fffffff;
-    for (int r = row0; r < min(row0 + FLASH_ROWS, rows); r++)
+    for (int r = row0; r < min(row0 + blockRows, rows); r++)
     {
         lo = min(lo, keyStart[r]); hi = max(hi, keyEnd[r]);
         maxStart = max(maxStart, keyStart[r]); minEnd = min(minEnd, keyEnd[r]);
@@ -178,7 +178,7 @@ __device__ void flashForward(const bf16* q, const bf16* k, const bf16* v, const 
     int qWidth = heads * HD, kvWidth = kvHeads * HD;
     loadRows<HD>(qs, q, row0, FLASH_ROWS, rows, qWidth, h * HD);
     cpCommit();
-    blockBounds(bounds, keyStart, keyEnd, row0, rows);
+    blockBounds(bounds, keyStart, keyEnd, row0, FLASH_ROWS, rows);
     int rowA = row0 + warp * 16 + g, rowB = rowA + 8;
     int startA = rowA < rows ? keyStart[rowA] : 0x7fffffff, endA = rowA < rows ? keyEnd[rowA] : 0;
     int startB = rowB < rows ? keyStart[rowB] : 0x7fffffff, endB = rowB < rows ? keyEnd[rowB] : 0;
@@ -280,8 +280,8 @@ __device__ void flashBackwardQuery(const bf16* dOut, const bf16* q, const bf16* 
     extern __shared__ __align__(16) unsigned char smemBytes[];
     bf16* qs = (bf16*)smemBytes;
     bf16* dos = qs + FLASH_ROWS * S;
-    bf16* ks = dos + FLASH_ROWS * S;
-    bf16* vs = ks + 64 * S;
+    bf16* ks = dos + FLASH_ROWS * S; // two buffers of K and V: the next tile loads while this one is used
+    bf16* vs = ks + 2 * 64 * S;
     __shared__ int bounds[4];
     int h = blockIdx.y, row0 = (gridDim.x - 1 - blockIdx.x) * FLASH_ROWS, kvh = h / (heads / kvHeads);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
@@ -289,7 +289,7 @@ __device__ void flashBackwardQuery(const bf16* dOut, const bf16* q, const bf16* 
     loadRows<HD>(qs, q, row0, FLASH_ROWS, rows, qWidth, h * HD);
     loadRows<HD>(dos, dOut, row0, FLASH_ROWS, rows, qWidth, h * HD);
     cpCommit();
-    blockBounds(bounds, keyStart, keyEnd, row0, rows);
+    blockBounds(bounds, keyStart, keyEnd, row0, FLASH_ROWS, rows);
     int rowA = row0 + warp * 16 + g, rowB = rowA + 8;
     int startA = rowA < rows ? keyStart[rowA] : 0x7fffffff, endA = rowA < rows ? keyEnd[rowA] : 0;
     int startB = rowB < rows ? keyStart[rowB] : 0x7fffffff, endB = rowB < rows ? keyEnd[rowB] : 0;
@@ -299,25 +299,35 @@ __device__ void flashBackwardQuery(const bf16* dOut, const bf16* q, const bf16* 
     float acc[DT][4];
     for (int d = 0; d < DT; d++) for (int e = 0; e < 4; e++) acc[d][e] = 0.f;
     float scale2 = scale * LOG2E;
-    cpWait<0>();
     __syncthreads();
     int lo = bounds[0], hi = bounds[1], maxStart = bounds[2], minEnd = bounds[3];
-    for (int k0 = lo; k0 < hi; k0 += 64)
+    if (lo < hi)
     {
-        __syncthreads();
-        loadRows<HD>(ks, k, k0, 64, keyRows, kvWidth, kvh * HD);
-        loadRows<HD>(vs, v, k0, 64, keyRows, kvWidth, kvh * HD);
+        loadRows<HD>(ks, k, lo, 64, keyRows, kvWidth, kvh * HD);
+        loadRows<HD>(vs, v, lo, 64, keyRows, kvWidth, kvh * HD);
+    }
+    cpCommit();
+    for (int k0 = lo, buffer = 0; k0 < hi; k0 += 64, buffer ^= 1)
+    {
+        __syncthreads(); // every warp is done with the other buffer (the previous tile)
+        if (k0 + 64 < hi)
+        {
+            loadRows<HD>(ks + (buffer ^ 1) * 64 * S, k, k0 + 64, 64, keyRows, kvWidth, kvh * HD);
+            loadRows<HD>(vs + (buffer ^ 1) * 64 * S, v, k0 + 64, 64, keyRows, kvWidth, kvh * HD);
+        }
         cpCommit();
-        cpWait<0>();
+        cpWait<1>(); // this tile (and q, dO)
         __syncthreads();
         if (!(k0 < warpHi && k0 + 64 > warpLo)) continue;
+        const bf16* kt = ks + buffer * 64 * S;
+        const bf16* vt = vs + buffer * 64 * S;
         float s[8][4], dp[8][4];
         {
             unsigned qf[HD / 16][4];
             loadA<HD>(qf, qs, warp * 16, lane);
-            scoreTile<HD>(s, qf, ks, lane);
+            scoreTile<HD>(s, qf, kt, lane);
             loadA<HD>(qf, dos, warp * 16, lane);
-            scoreTile<HD>(dp, qf, vs, lane);
+            scoreTile<HD>(dp, qf, vt, lane);
         }
         bool full = k0 >= maxStart && k0 + 64 <= minEnd;
 #pragma unroll
@@ -330,13 +340,33 @@ __device__ void flashBackwardQuery(const bf16* dOut, const bf16* q, const bf16* 
                 float p = valid ? exp2f(s[j][e] * scale2 - (e < 2 ? lseA : lseB)) : 0.f;
                 dp[j][e] = p * (dp[j][e] - (e < 2 ? deltaA : deltaB));
             }
-        accumulateProduct<HD, 4>(acc, dp, ks, lane);
+        accumulateProduct<HD, 4>(acc, dp, kt, lane);
     }
     for (int d = 0; d < DT; d++)
     {
         int col = h * HD + d * 8 + 2 * tq;
         if (rowA < rows) *(unsigned*)(dq + (i64)rowA * qWidth + col) = pack(acc[d][0] * scale, acc[d][1] * scale);
         if (rowB < rows) *(unsigned*)(dq + (i64)rowB * qWidth + col) = pack(acc[d][2] * scale, acc[d][3] * scale);
+    }
+}
+
+// A query tile of the dk/dv kernel into one of its buffers: BR rows of q and dO (cp.async, not waited for) and the rows'
+// spans, log-sum-exps (in log2 units) and deltas.
+template <int HD, int BR>
+__device__ __forceinline__ void stageQueryTile(bf16* qs, bf16* dos, int* spanStart, int* spanEnd, float* rowLse, float* rowDelta,
+                                               const bf16* q, const bf16* dOut, const float* lse, const float* delta,
+                                               const int* keyStart, const int* keyEnd, int q0, int rows, int heads, int h)
+{
+    loadRows<HD>(qs, q, q0, BR, rows, heads * HD, h * HD);
+    loadRows<HD>(dos, dOut, q0, BR, rows, heads * HD, h * HD);
+    if (threadIdx.x < BR)
+    {
+        int row = q0 + threadIdx.x;
+        bool in = row < rows;
+        spanStart[threadIdx.x] = in ? keyStart[row] : 0;
+        spanEnd[threadIdx.x] = in ? keyEnd[row] : 0;
+        rowLse[threadIdx.x] = in ? lse[(i64)row * heads + h] * LOG2E : 0.f;
+        rowDelta[threadIdx.x] = in ? delta[(i64)row * heads + h] : 0.f;
     }
 }
 
@@ -350,14 +380,17 @@ __device__ void flashBackwardKey(const bf16* dOut, const bf16* q, const bf16* k,
 {
     constexpr int S = HD + 8, DT = HD / 8, RT = BR / 8;
     extern __shared__ __align__(16) unsigned char smemBytes[];
+    // K and V of the block's keys; two buffers of each query tile's q, dO and rows' spans, lse and delta, so that the
+    // next tile loads while this one is used.
     bf16* ks = (bf16*)smemBytes;
     bf16* vs = ks + 64 * S;
     bf16* qs = vs + 64 * S;
-    bf16* dos = qs + BR * S;
-    float* tileLse = (float*)(dos + BR * S);
-    float* tileDelta = tileLse + BR;
-    int* tileStart = (int*)(tileDelta + BR);
-    int* tileEnd = tileStart + BR;
+    bf16* dos = qs + 2 * BR * S;
+    float* tileLse = (float*)(dos + 2 * BR * S);
+    float* tileDelta = tileLse + 2 * BR;
+    int* tileStart = (int*)(tileDelta + 2 * BR);
+    int* tileEnd = tileStart + 2 * BR;
+    __shared__ int rowRange[2];
     int h = blockIdx.y, key0 = blockIdx.x * 64, kvh = h / (heads / kvHeads);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
     int qWidth = heads * HD, kvWidth = kvHeads * HD;
@@ -365,40 +398,57 @@ __device__ void flashBackwardKey(const bf16* dOut, const bf16* q, const bf16* k,
     loadRows<HD>(ks, k, key0, 64, keyRows, kvWidth, kvh * HD);
     loadRows<HD>(vs, v, key0, 64, keyRows, kvWidth, kvh * HD);
     cpCommit();
+    // The query rows whose spans meet these keys lie in [rowRange[0], rowRange[1]); only their tiles are visited.
+    if (threadIdx.x == 0)
+    {
+        rowRange[0] = 0x7fffffff;
+        rowRange[1] = 0;
+    }
+    __syncthreads();
+    int firstRow = 0x7fffffff, lastRow = 0;
+#pragma unroll 4
+    for (int row = threadIdx.x; row < rows; row += FLASH_THREADS)
+        if (keyStart[row] < keyHi && keyEnd[row] > key0)
+        {
+            firstRow = min(firstRow, row);
+            lastRow = row + 1;
+        }
+    atomicMin(&rowRange[0], firstRow);
+    atomicMax(&rowRange[1], lastRow);
+    __syncthreads();
+    int rowHi = rowRange[1], rowLo = rowHi > 0 ? rowRange[0] / BR * BR : 0;
     float dk[DT][4], dv[DT][4];
     for (int d = 0; d < DT; d++) for (int e = 0; e < 4; e++) { dk[d][e] = 0.f; dv[d][e] = 0.f; }
     float scale2 = scale * LOG2E;
-    for (int q0 = 0; q0 < rows; q0 += BR)
+    if (rowLo < rowHi) stageQueryTile<HD, BR>(qs, dos, tileStart, tileEnd, tileLse, tileDelta, q, dOut, lse, delta, keyStart, keyEnd, rowLo, rows, heads, h);
+    cpCommit();
+    for (int q0 = rowLo, buffer = 0; q0 < rowHi; q0 += BR, buffer ^= 1)
     {
-        __syncthreads();
-        bool covers = false;
-        if (threadIdx.x < BR)
-        {
-            int row = q0 + threadIdx.x;
-            bool in = row < rows;
-            int start = in ? keyStart[row] : 0, end = in ? keyEnd[row] : 0;
-            tileStart[threadIdx.x] = start;
-            tileEnd[threadIdx.x] = end;
-            tileLse[threadIdx.x] = in ? lse[(i64)row * heads + h] * LOG2E : 0.f;
-            tileDelta[threadIdx.x] = in ? delta[(i64)row * heads + h] : 0.f;
-            covers = start < keyHi && end > key0;
-        }
-        if (!__syncthreads_or(covers)) continue;
-        loadRows<HD>(qs, q, q0, BR, rows, qWidth, h * HD);
-        loadRows<HD>(dos, dOut, q0, BR, rows, qWidth, h * HD);
+        __syncthreads(); // every warp is done with the other buffers (the previous tile)
+        int next = (buffer ^ 1) * BR;
+        if (q0 + BR < rowHi)
+            stageQueryTile<HD, BR>(qs + next * S, dos + next * S, tileStart + next, tileEnd + next, tileLse + next, tileDelta + next,
+                                   q, dOut, lse, delta, keyStart, keyEnd, q0 + BR, rows, heads, h);
         cpCommit();
+        cpWait<1>(); // this tile
+        __syncthreads();
+        int at = buffer * BR;
+        const bf16* qt = qs + at * S;
+        const bf16* dot = dos + at * S;
+        const int* spanStart = tileStart + at;
+        const int* spanEnd = tileEnd + at;
+        const float* rowLse = tileLse + at;
+        const float* rowDelta = tileDelta + at;
         // Does any row of the tile see one of this warp's keys, and do all of them see all 16?
         bool warpAny = false, warpAll = true;
         for (int r = lane; r < BR; r += 32)
         {
-            int start = tileStart[r], end = tileEnd[r];
+            int start = spanStart[r], end = spanEnd[r];
             warpAny |= start < warpKey0 + 16 && end > warpKey0;
             warpAll &= start <= warpKey0 && end >= warpKey0 + 16;
         }
         warpAny = __any_sync(0xffffffffu, warpAny);
         warpAll = __all_sync(0xffffffffu, warpAll);
-        cpWait<0>();
-        __syncthreads();
         if (!warpAny) continue;
         float s[RT][4], dp[RT][4];
         for (int j = 0; j < RT; j++) for (int e = 0; e < 4; e++) { s[j][e] = 0.f; dp[j][e] = 0.f; }
@@ -413,10 +463,10 @@ __device__ void flashBackwardKey(const bf16* dOut, const bf16* q, const bf16* k,
             {
                 unsigned b[4];
                 int offset = (np * 16 + (lane & 7) + (lane >> 4) * 8) * S + kk * 16 + ((lane >> 3) & 1) * 8;
-                ldmatrix4(b, qs + offset);
+                ldmatrix4(b, qt + offset);
                 mma(s[2 * np], kf, b[0], b[1]);
                 mma(s[2 * np + 1], kf, b[2], b[3]);
-                ldmatrix4(b, dos + offset);
+                ldmatrix4(b, dot + offset);
                 mma(dp[2 * np], vf, b[0], b[1]);
                 mma(dp[2 * np + 1], vf, b[2], b[3]);
             }
@@ -427,15 +477,15 @@ __device__ void flashBackwardKey(const bf16* dOut, const bf16* q, const bf16* k,
             for (int e = 0; e < 4; e++)
             {
                 int r = j * 8 + 2 * tq + (e & 1), key = e < 2 ? keyA : keyB;
-                bool valid = warpAll || (key >= tileStart[r] && key < tileEnd[r]);
-                float p = valid ? exp2f(s[j][e] * scale2 - tileLse[r]) : 0.f;
+                bool valid = warpAll || (key >= spanStart[r] && key < spanEnd[r]);
+                float p = valid ? exp2f(s[j][e] * scale2 - rowLse[r]) : 0.f;
                 s[j][e] = p;
-                dp[j][e] = p * (dp[j][e] - tileDelta[r]);
+                dp[j][e] = p * (dp[j][e] - rowDelta[r]);
             }
-        accumulateProduct<HD, BR / 16>(dv, s, dos, lane);
-        accumulateProduct<HD, BR / 16>(dk, dp, qs, lane);
+        accumulateProduct<HD, BR / 16>(dv, s, dot, lane);
+        accumulateProduct<HD, BR / 16>(dk, dp, qt, lane);
     }
-    cpWait<0>(); // when no tile covered these keys, the k/v loads are still in flight
+    cpWait<0>(); // when no tile covered these keys, the k/v loads are still in flight (and the last, empty, group)
     for (int d = 0; d < DT; d++)
     {
         int col = h * HD + d * 8 + 2 * tq;

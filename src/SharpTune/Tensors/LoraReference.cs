@@ -1,13 +1,14 @@
 namespace SharpTune.Tensors;
 
 /// <summary>
-/// <see cref="IBackend.LoraDownProject"/> and <see cref="IBackend.LoraDownBackward"/> composed of the backend's dropout and
-/// matrix products, branch by branch, with dropout(x) in a temporary: the definition, what a host backend runs, and what a
-/// GPU backend falls back to for operands its fused kernels do not take.
+/// LoRA's ops (<see cref="IBackend.LoraDownProject"/>, <see cref="IBackend.LoraDownBackward"/>,
+/// <see cref="IBackend.LoraUpBackward"/>) composed of the backend's dropout and matrix products, branch by branch, with
+/// dropout(x) in a temporary: the definition, what a host backend runs, and what a GPU backend falls back to for operands
+/// its fused kernels do not take.
 /// </summary>
-public static class LoraDownReference
+public static class LoraReference
 {
-    public static void Project(IBackend be, Tensor x, ReadOnlySpan<LoraDownBranch> branches)
+    public static void DownProject(IBackend be, Tensor x, ReadOnlySpan<LoraDownBranch> branches)
     {
         Tensor? dropped = null;
         try
@@ -30,7 +31,7 @@ public static class LoraDownReference
         }
     }
 
-    public static void Backward(IBackend be, Tensor x, ReadOnlySpan<LoraDownGradient> branches, Tensor dx, bool accumulateDx)
+    public static void DownBackward(IBackend be, Tensor x, ReadOnlySpan<LoraDownGradient> branches, Tensor dx, bool accumulateDx)
     {
         Tensor? scratch = null;
         try
@@ -61,5 +62,11 @@ public static class LoraDownReference
         {
             scratch?.Dispose();
         }
+    }
+
+    public static void UpBackward(IBackend be, Tensor dy, Tensor hidden, Tensor b, float scale, Tensor hiddenGradient, Tensor? gradB)
+    {
+        if (gradB != null) be.MatMul(dy, true, hidden, false, gradB, scale, 1f);
+        be.MatMul(dy, false, b, false, hiddenGradient, scale, 0f);
     }
 }
