@@ -299,7 +299,7 @@ public interface IBackend : IDisposable
     /// A LoRA branch's up projection y = scale·hidden·Bᵀ + beta·y, for hidden [rows, r] and B [out, r]. The default is the
     /// matrix product; a GPU runs it in a kernel made for an inner dimension of r.
     /// </summary>
-    void LoraUpProject(Tensor hidden, Tensor b, float scale, Tensor y, float beta) => MatMul(hidden, false, b, true, y, scale, beta);
+    void LoraUpProject(Tensor hidden, Tensor b, float scale, Tensor y, float beta) => LoraReference.UpProject(this, hidden, b, scale, y, beta);
 
     /// <summary>
     /// Backward of <see cref="LoraUpProject"/>: hiddenGradient = scale·dy·B and, when B is trainable, gradB += scale·dyᵀ·hidden

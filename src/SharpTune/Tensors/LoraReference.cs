@@ -2,7 +2,7 @@ namespace SharpTune.Tensors;
 
 /// <summary>
 /// LoRA's ops (<see cref="IBackend.LoraDownProject"/>, <see cref="IBackend.LoraDownBackward"/>,
-/// <see cref="IBackend.LoraUpBackward"/>) composed of the backend's dropout and matrix products, branch by branch, with
+/// <see cref="IBackend.LoraUpProject"/>, <see cref="IBackend.LoraUpBackward"/>) composed of the backend's dropout and matrix products, branch by branch, with
 /// dropout(x) in a temporary: the definition, what a host backend runs, and what a GPU backend falls back to for operands
 /// its fused kernels do not take.
 /// </summary>
@@ -63,6 +63,9 @@ public static class LoraReference
             scratch?.Dispose();
         }
     }
+
+    public static void UpProject(IBackend be, Tensor hidden, Tensor b, float scale, Tensor y, float beta) =>
+        be.MatMul(hidden, false, b, true, y, scale, beta);
 
     public static void UpBackward(IBackend be, Tensor dy, Tensor hidden, Tensor b, float scale, Tensor hiddenGradient, Tensor? gradB)
     {

@@ -83,13 +83,13 @@ public sealed unsafe partial class CudaBackend
 
     /// <summary>
     /// lora.cu's loraUp{r} for a bfloat16 hidden [rows, r] of rank 8, 16 or 32, B [out, r] and y [rows, out] with out a
-    /// multiple of 32 and beta 0 or 1; other operands go through the matrix product.
+    /// multiple of 32 and beta 0 or 1; other operands go through <see cref="LoraReference"/>.
     /// </summary>
     public void LoraUpProject(Tensor hidden, Tensor b, float scale, Tensor y, float beta)
     {
         if (!FusedUpOperands(hidden, b, y) || beta is not (0f or 1f))
         {
-            MatMul(hidden, false, b, true, y, scale, beta);
+            LoraReference.UpProject(this, hidden, b, scale, y, beta);
             return;
         }
         Launch("lora", $"loraUp{hidden.RowLength}", ExpandBlocks(y.RowLength), ExpandRowBlocks(y.Rows), LoraContractThreads, 0,

@@ -99,8 +99,8 @@ internal sealed unsafe class KernelModules(CudaDevice device)
     static string ReadResource(string name)
     {
         var overrides = Environment.GetEnvironmentVariable("SHARPTUNE_KERNEL_SOURCES");
-        if (!string.IsNullOrEmpty(overrides) && File.Exists(Path.Combine(overrides, name + ".cu")))
-            return File.ReadAllText(Path.Combine(overrides, name + ".cu"));
+        var overridden = string.IsNullOrEmpty(overrides) ? null : Path.Combine(overrides, name + ".cu");
+        if (overridden != null && File.Exists(overridden)) return File.ReadAllText(overridden);
         using var stream = typeof(KernelModules).Assembly.GetManifestResourceStream($"SharpTune.Kernels.{name}.cu")
             ?? throw new InvalidOperationException($"kernel source {name}.cu is not embedded in the assembly");
         using var reader = new StreamReader(stream);

@@ -86,6 +86,15 @@ __device__ __forceinline__ uint4 packBF16x8(const float* f)
     return w;
 }
 
+// Two floats to 8 aligned bytes in one store.
+__device__ __forceinline__ void storePair(float* p, float a, float b)
+{
+    float2 x;
+    x.x = a;
+    x.y = b;
+    *(float2*)p = x;
+}
+
 #define COUNTER_GOLDEN 0x9E3779B97F4A7C15ull
 
 // SplitMix64's finalizer over (seed, index), as CounterRandom.Hash on the CPU.

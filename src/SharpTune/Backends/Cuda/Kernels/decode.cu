@@ -418,14 +418,14 @@ extern "C" __global__ void __launch_bounds__(1024) attentionDecode(const void* q
 // the pairs of q's rows are rotated in place, those of k's rows into row positions[row] of keyCache, and v's rows copied
 // into row positions[row] of valueCache (work items in that order). Without caches (null) k is rotated in place and v is
 // not read.
-extern "C" __global__ void ropeQueryKeyAppend(void* q, void* k, const void* v, int t, const int* positions, const float* invFreq,
+extern "C" __global__ void ropeQueryKeyAppend(void* q, const void* k, const void* v, int t, const int* positions, const float* invFreq,
                                               int rows, int qWidth, int kWidth, int headDim, float scaling, void* keyCache, void* valueCache)
 {
     gridDependencyWait();
     gridDependencyRelease();
     int half = headDim / 2;
     i64 qPairs = (i64)rows * (qWidth / 2), pairs = qPairs + (i64)rows * (kWidth / 2);
-    i64 work = pairs + (valueCache ? (i64)rows * kWidth : 0);
+    i64 work = pairs + (i64)rows * kWidth;
     GRID_STRIDE(i, work)
     {
         if (i >= pairs)
@@ -445,10 +445,10 @@ extern "C" __global__ void ropeQueryKeyAppend(void* q, void* k, const void* v, i
         float c = (float)cos((double)angle) * scaling;
         float s = (float)sin((double)angle) * scaling;
         i64 from = (i64)row * width + head * headDim;
-        bool inPlace = query || !keyCache;
-        i64 to = inPlace ? from : (i64)positions[row] * width + head * headDim;
+        // q rotates in place; k goes, rotated, to its position's row of the cache.
+        i64 to = query ? from : (i64)positions[row] * width + head * headDim;
         const void* src = query ? (const void*)q : k;
-        void* dst = query ? q : inPlace ? k : keyCache;
+        void* dst = query ? q : keyCache;
         float a = ld(src, t, from + j), b = ld(src, t, from + j + half);
         st(dst, t, to + j, a * c - b * s);
         st(dst, t, to + j + half, b * c + a * s);

@@ -73,14 +73,6 @@ __device__ __forceinline__ void loadRows(bf16* dst, const bf16* src, int first, 
     }
 }
 
-__device__ __forceinline__ void storePair(float* p, float a, float b)
-{
-    float2 x;
-    x.x = a;
-    x.y = b;
-    *(float2*)p = x;
-}
-
 __device__ __forceinline__ int warpMinInt(int v)
 {
     for (int o = 16; o > 0; o >>= 1) v = min(v, __shfl_xor_sync(0xffffffffu, v, o));

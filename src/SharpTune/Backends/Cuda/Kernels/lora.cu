@@ -105,14 +105,6 @@ __device__ void loraDown(const bf16* x, int rows, int k, unsigned threshold, flo
     }
 }
 
-__device__ __forceinline__ void storeFloat2(float* p, float a, float b)
-{
-    float2 v;
-    v.x = a;
-    v.y = b;
-    *(float2*)p = v;
-}
-
 // Two bfloat16 as one 32-bit fragment register, lo in the low half.
 __device__ __forceinline__ unsigned pair16(bf16 lo, bf16 hi) { return (unsigned)lo | ((unsigned)hi << 16); }
 
@@ -202,8 +194,8 @@ __device__ void loraContract(const bf16* x, int rows, int cols, int rowsPerBlock
                     loraMma(d[rt], lo[s].z, hi[s].z, lo[s].w, hi[s].w, wf[s][rt][2], wf[s][rt][3]);
                 }
                 float* p = dtPartial + ((i64)blockIdx.x * rows) * R + 8 * rt + 2 * t;
-                if (rowA < rows) storeFloat2(p + (i64)rowA * R, d[rt][0], d[rt][1]);
-                if (rowB < rows) storeFloat2(p + (i64)rowB * R, d[rt][2], d[rt][3]);
+                if (rowA < rows) storePair(p + (i64)rowA * R, d[rt][0], d[rt][1]);
+                if (rowB < rows) storePair(p + (i64)rowB * R, d[rt][2], d[rt][3]);
             }
         }
 #pragma unroll
