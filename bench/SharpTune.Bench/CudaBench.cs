@@ -9,7 +9,7 @@ using SharpTune.Training;
 namespace SharpTune.Bench;
 
 /// <summary>
-/// `cuda-train [7b|0.5b] [steps]` and `cuda-decode [7b|0.5b] [tokens]`: LoRA training and greedy decoding on the GPU with
+/// `cuda-train [7b|0.5b] [steps] [keep-attention]` and `cuda-decode [7b|0.5b] [tokens]`: LoRA training and greedy decoding on the GPU with
 /// random bfloat16 weights made on the device at Qwen2.5 shapes, against the machine's own limits measured in the same run
 /// (the bf16 matrix rate for MFU, the device-copy bandwidth for decoding).
 /// </summary>
@@ -28,6 +28,12 @@ public static class CudaBench
     {
         var shape = Of(args.ElementAtOrDefault(0) ?? "7b");
         int steps = int.Parse(args.ElementAtOrDefault(1) ?? "5");
+        bool keepAttention = args.ElementAtOrDefault(2) switch
+        {
+            null => false,
+            "keep-attention" => true,
+            var other => throw new ArgumentException($"unknown option '{other}' (keep-attention)"),
+        };
         const int sequence = 2048;
         using var be = CudaBackend.Create();
         double peak = MatrixRate(be);
@@ -40,7 +46,7 @@ public static class CudaBench
             grads.Add(module.Name + ".lora_B", branch.B);
         }
         using var optimizer = new AdamWOptimizer(be, grads, 0.9, 0.999, 1e-8, 0.0);
-        var step = new CausalLmStep(model, gradientCheckpointing: true);
+        var step = new CausalLmStep(model, gradientCheckpointing: true, keepAttention);
         var random = new Random(7);
         var ids = Enumerable.Range(0, sequence + 1).Select(_ => random.Next(shape.Vocab)).ToArray();
         var batch = TrainingBatch.FromRows([ids[..sequence]], [ids[..sequence]]);
@@ -61,7 +67,7 @@ public static class CudaBench
         double seconds = watch.Elapsed.TotalSeconds;
         double tokensPerSecond = steps * (double)sequence / seconds;
         double n = MatrixParameters(shape);
-        Console.WriteLine($"cuda-train {args.ElementAtOrDefault(0) ?? "7b"} on {be.DeviceName}: seq {sequence}, batch 1, LoRA r8 all-linear, gradient checkpointing, {steps} steps");
+        Console.WriteLine($"cuda-train {args.ElementAtOrDefault(0) ?? "7b"} on {be.DeviceName}: seq {sequence}, batch 1, LoRA r8 all-linear, gradient checkpointing{(keepAttention ? " keeping attention activations" : "")}, {steps} steps");
         Console.WriteLine($"  {tokensPerSecond:F0} tokens/s ({seconds / steps * 1000:F0} ms/step)");
         Console.WriteLine($"  MFU {tokensPerSecond * 4 * n / peak:P1} at 4N FLOPs/token (forward + input gradients; frozen base has no weight gradients; N = {n / 1e9:F2}B matrix parameters) of the measured bf16 matrix rate {peak / 1e12:F0} TFLOP/s; at 6N: {tokensPerSecond * 6 * n / peak:P1}");
         Console.WriteLine($"  peak device memory in tensors {be.PeakMemoryInUse / (double)(1L << 30):F2} GiB (weights + training step), device total in use {UsedGiB(be):F2} GiB");

@@ -26,7 +26,7 @@ public static class Program
             case "cuda-transfer": return CudaBench.Transfer(args[1..]);
             default:
                 Console.Error.WriteLine("usage: SharpTune.Bench <gemm|matvec|bandwidth|tokenizer [tokenizer.json]|dora|train [--mode lora|full] [--seq 512] [--steps N] [--checkpointing true|false]" +
-                                        "|infer [--dtype f32|bf16] [--threads N] [--profile]|serve [--clients 16] [--model DIR]|cuda-check [testdata]|cuda-train [7b|0.5b] [steps]|cuda-decode [7b|0.5b] [tokens]|cuda-decode-kernels [7b|0.5b]|cuda-attention [seq]|cuda-transfer [MiB]>");
+                                        "|infer [--dtype f32|bf16] [--threads N] [--profile]|serve [--clients 16] [--model DIR]|cuda-check [testdata]|cuda-train [7b|0.5b] [steps] [keep-attention]|cuda-decode [7b|0.5b] [tokens]|cuda-decode-kernels [7b|0.5b]|cuda-attention [seq]|cuda-transfer [MiB]>");
                 return 1;
         }
     }

@@ -31,26 +31,42 @@ public sealed class DecoderLayer : IDisposable
     public void Forward(IBackend be, TransformerShape s, Tensor x, Tensor positions, AttentionSpans spans, LayerActivations a,
                         KvCache? cache, RotaryEmbedding rope, LoraPass? train = null)
     {
-        // The projections that read one input run together in training: their LoRA down projections are one op.
-        void Run(Tensor input, params ReadOnlySpan<(Linear Layer, Tensor Output)> layers)
-        {
-            if (train != null)
-            {
-                Linear.ForwardTrainShared(be, input, train, layers);
-                return;
-            }
-            foreach (var (layer, output) in layers) layer.Forward(be, input, output);
-        }
-
-        int n = x.Rows;
         if (cache != null && train == null)
         {
             Decode(be, s, x, positions, spans, a, cache, rope);
             return;
         }
         be.Copy(x, a.Input);
-        be.RmsNorm(x, InputNorm, s.RmsNormEps, a.Norm1, a.Rstd1);
-        Run(a.Norm1, (QProj, a.QRaw ?? a.Q), (KProj, a.KRaw ?? a.K), (VProj, a.V));
+        AttentionHalf(be, s, positions, spans, a, cache, rope, train, ForwardMode(train));
+        MlpUpToSwiGlu(be, s, a, train, ForwardMode(train));
+        Project(be, a.Act, train, ForwardMode(train), (DownProj, x));
+        be.AddScaled(a.Middle, 1f, x);
+    }
+
+    /// <summary>
+    /// Gradient checkpointing: refills what <see cref="Backward"/> reads from <paramref name="a"/> out of what the layer kept,
+    /// and no more: not the block's output, which backward does not read, and no LoRA down projection, whose hiddens
+    /// <paramref name="train"/> kept from the forward.
+    /// </summary>
+    public void Recompute(IBackend be, TransformerShape s, Tensor positions, AttentionSpans spans, LayerActivations a,
+                          KeptActivations kept, RotaryEmbedding rope, LoraPass train)
+    {
+        if (kept == KeptActivations.Attention) be.RmsNorm(a.Input, InputNorm, s.RmsNormEps, a.Norm1, a.Rstd1);
+        else AttentionHalf(be, s, positions, spans, a, null, rope, train, Projection.Recompute);
+        MlpUpToSwiGlu(be, s, a, train, Projection.Recompute);
+    }
+
+    /// <summary>How a block's products run: inference, a training forward, or a recompute that reuses the LoRA hiddens.</summary>
+    enum Projection { Inference, Train, Recompute }
+
+    static Projection ForwardMode(LoraPass? train) => train == null ? Projection.Inference : Projection.Train;
+
+    void AttentionHalf(IBackend be, TransformerShape s, Tensor positions, AttentionSpans spans, LayerActivations a, KvCache? cache,
+                       RotaryEmbedding rope, LoraPass? train, Projection mode)
+    {
+        int n = a.Input.Rows;
+        be.RmsNorm(a.Input, InputNorm, s.RmsNormEps, a.Norm1, a.Rstd1);
+        Project(be, a.Norm1, train, mode, (QProj, a.QRaw ?? a.Q), (KProj, a.KRaw ?? a.K), (VProj, a.V));
         if (s.QkNorm)
         {
             be.RmsNorm(a.QRaw!.Reshape(n * s.Heads, s.HeadDim), QNorm!, s.RmsNormEps, a.Q.Reshape(n * s.Heads, s.HeadDim), a.QRstd);
@@ -69,13 +85,26 @@ public sealed class DecoderLayer : IDisposable
         }
         be.Attention(a.Q, keys, values, spans, s.HeadDim, s.AttentionScale, a.Attention, a.LogSumExp);
 
-        Run(a.Attention, (OProj, a.Middle));
+        Project(be, a.Attention, train, mode, (OProj, a.Middle));
         be.AddScaled(a.Input, 1f, a.Middle);
+    }
+
+    void MlpUpToSwiGlu(IBackend be, TransformerShape s, LayerActivations a, LoraPass? train, Projection mode)
+    {
         be.RmsNorm(a.Middle, PostAttentionNorm, s.RmsNormEps, a.Norm2, a.Rstd2);
-        Run(a.Norm2, (GateProj, a.Gate), (UpProj, a.Up));
+        Project(be, a.Norm2, train, mode, (GateProj, a.Gate), (UpProj, a.Up));
         be.SwiGlu(a.Gate, a.Up, a.Act);
-        Run(a.Act, (DownProj, x));
-        be.AddScaled(a.Middle, 1f, x);
+    }
+
+    /// <summary>Products of layers that read one input; in training their LoRA down projections are one op.</summary>
+    static void Project(IBackend be, Tensor input, LoraPass? train, Projection mode, params ReadOnlySpan<(Linear Layer, Tensor Output)> layers)
+    {
+        if (mode == Projection.Inference)
+        {
+            foreach (var (layer, output) in layers) layer.Forward(be, input, output);
+            return;
+        }
+        Linear.ForwardTrainShared(be, input, train!, hiddensKept: mode == Projection.Recompute, layers);
     }
 
     /// <summary>
@@ -113,7 +142,9 @@ public sealed class DecoderLayer : IDisposable
 
     /// <summary>
     /// Backward through the block whose forward filled <paramref name="a"/> (training layout: no cache, spans over a.K/a.V).
-    /// On entry <paramref name="dx"/> holds the gradient of the block's output; on exit, of its input.
+    /// On entry <paramref name="dx"/> holds the gradient of the block's output; on exit, of its input. In between it
+    /// accumulates, in place, the gradient of the residual stream after attention (Middle), then of the input: both residual
+    /// connections pass the gradient through unchanged, so each half only adds its own part.
     /// </summary>
     public void Backward(IBackend be, TransformerShape s, Tensor dx, Tensor positions, AttentionSpans spans, LayerActivations a,
                          RotaryEmbedding rope, LoraPass train, Training.GradientSet grads)
@@ -121,20 +152,19 @@ public sealed class DecoderLayer : IDisposable
         int n = dx.Rows;
         var t = be.ActivationType;
         // out = Middle + Down(Act)
-        using var dMiddle = be.Allocate(t, n, s.Hidden);
-        be.Copy(dx, dMiddle);
-        using var dAct = be.Allocate(t, n, s.Intermediate);
-        DownProj.Backward(be, a.Act, dx, dAct, false, train, grads);
-        using var dGate = be.Allocate(t, n, s.Intermediate);
-        using var dUp = be.Allocate(t, n, s.Intermediate);
-        be.SwiGluBackward(dAct, a.Gate, a.Up, dGate, dUp);
-        using var dNorm2 = be.Allocate(t, n, s.Hidden);
-        Linear.BackwardShared(be, a.Norm2, dNorm2, false, train, grads, (GateProj, dGate), (UpProj, dUp));
-        be.RmsNormBackward(dNorm2, a.Middle, PostAttentionNorm, a.Rstd2, dMiddle, grads.For(PostAttentionNorm), accumulateDx: true);
-
-        // Middle = Input + O(Attention)
+        using (var dAct = be.Allocate(t, n, s.Intermediate))
+        {
+            DownProj.Backward(be, a.Act, dx, dAct, false, train, grads);
+            using var dGate = be.Allocate(t, n, s.Intermediate);
+            using var dUp = be.Allocate(t, n, s.Intermediate);
+            be.SwiGluBackward(dAct, a.Gate, a.Up, dGate, dUp);
+            using var dNorm2 = be.Allocate(t, n, s.Hidden);
+            Linear.BackwardShared(be, a.Norm2, dNorm2, false, train, grads, (GateProj, dGate), (UpProj, dUp));
+            be.RmsNormBackward(dNorm2, a.Middle, PostAttentionNorm, a.Rstd2, dx, grads.For(PostAttentionNorm), accumulateDx: true);
+        }
+        // dx now holds the gradient of Middle = Input + O(Attention)
         using var dAttention = be.Allocate(t, n, s.QWidth);
-        OProj.Backward(be, a.Attention, dMiddle, dAttention, false, train, grads);
+        OProj.Backward(be, a.Attention, dx, dAttention, false, train, grads);
         using var dq = be.Allocate(t, n, s.QWidth);
         using var dk = be.Zeros(t, n, s.KvWidth);
         using var dv = be.Zeros(t, n, s.KvWidth);
@@ -154,7 +184,6 @@ public sealed class DecoderLayer : IDisposable
         }
         using var dNorm1 = be.Allocate(t, n, s.Hidden);
         Linear.BackwardShared(be, a.Norm1, dNorm1, false, train, grads, (QProj, dqRaw), (KProj, dkRaw), (VProj, dv));
-        be.Copy(dMiddle, dx);
         be.RmsNormBackward(dNorm1, a.Input, InputNorm, a.Rstd1, dx, grads.For(InputNorm), accumulateDx: true);
     }
 

@@ -119,22 +119,25 @@ public sealed class Linear : IDisposable
     /// Training forward: as <see cref="Forward"/> but with LoRA dropout, keeping each branch's hidden t = dropout(x)·Aᵀ in
     /// <paramref name="pass"/> for backward.
     /// </summary>
-    public void ForwardTrain(IBackend be, Tensor x, Tensor y, LoraPass pass) => ForwardTrainShared(be, x, pass, (this, y));
+    public void ForwardTrain(IBackend be, Tensor x, Tensor y, LoraPass pass) => ForwardTrainShared(be, x, pass, hiddensKept: false, (this, y));
 
     /// <summary>
     /// The training forward of layers that read the same x (a block's q/k/v, or its gate/up): the down projections of all
     /// their LoRA branches are one op (<see cref="IBackend.LoraDownProject"/>, one kernel on a GPU), then each layer's
     /// branches write its output first and the base product adds into them inside its matrix product (beta = 1), with the
-    /// bias, instead of each branch reading and rewriting the whole output after it.
+    /// bias, instead of each branch reading and rewriting the whole output after it. With <paramref name="hiddensKept"/>
+    /// (a recompute under gradient checkpointing), the branches' hiddens are those <paramref name="pass"/> kept from the
+    /// forward, so the down projections are skipped: the same values, since the dropout masks come from the same seeds.
     /// </summary>
-    public static void ForwardTrainShared(IBackend be, Tensor x, LoraPass pass, params ReadOnlySpan<(Linear Layer, Tensor Output)> layers)
+    public static void ForwardTrainShared(IBackend be, Tensor x, LoraPass pass, bool hiddensKept,
+                                          params ReadOnlySpan<(Linear Layer, Tensor Output)> layers)
     {
         if (AnyDora(layers, out int branches))
         {
             foreach (var (layer, output) in layers) layer.ForwardTrainWithDora(be, x, output, pass);
             return;
         }
-        if (branches > 0)
+        if (branches > 0 && !hiddensKept)
         {
             var downs = new LoraDownBranch[branches];
             int i = 0;

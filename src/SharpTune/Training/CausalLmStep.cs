@@ -13,15 +13,18 @@ public readonly record struct LossStats(double LossSum, int Tokens, int Correct)
 
 /// <summary>
 /// Forward and backward of the causal-LM loss for one micro-batch, in the style of llm.c: every layer's forward keeps what
-/// its backward needs, or (gradient checkpointing) only the layer inputs are kept and each layer's forward is recomputed
-/// just before its backward. The output head and cross-entropy run in row chunks so the [tokens, vocab] logits never exist whole.
+/// its backward needs, or (gradient checkpointing) only part of it (<see cref="KeptActivations"/>: the layer inputs, or also
+/// the attention halves with <paramref name="keepAttention"/>) and the rest is recomputed just before the layer's backward.
+/// The output head and cross-entropy run in row chunks so the [tokens, vocab] logits never exist whole.
 /// </summary>
-public sealed class CausalLmStep(TransformerModel model, bool gradientCheckpointing)
+public sealed class CausalLmStep(TransformerModel model, bool gradientCheckpointing, bool keepAttention = false)
 {
     /// <summary>Rows of logits computed at once, whatever the vocabulary.</summary>
     // Logits per chunk: 16M values (64 MB) on a CPU; 128M (512 MB) on a GPU, where the head's product with a few hundred rows
     // runs near the matrix rate and one of about 100 rows (16M / 152k) at half of it (H200: 357 TFLOP/s at 110 rows).
     static int ChunkRows(IBackend be, int vocab) => Math.Max(1, (be.IsHost ? 16 << 20 : 128 << 20) / vocab);
+
+    KeptActivations Kept => !gradientCheckpointing ? KeptActivations.Everything : keepAttention ? KeptActivations.Attention : KeptActivations.Input;
 
     /// <summary>
     /// Accumulates into <paramref name="grads"/> the gradient of (Σ token losses)·<paramref name="gradScale"/>
@@ -38,20 +41,15 @@ public sealed class CausalLmStep(TransformerModel model, bool gradientCheckpoint
         using var pass = new LoraPass(dropoutSeed);
 
         int layers = model.Layers.Length;
-        var acts = new LayerActivations[gradientCheckpointing ? 1 : layers];
-        var inputs = new Tensor[gradientCheckpointing ? layers : 0];
+        // The first layer's set is whole; under checkpointing the others borrow from it what they do not keep.
+        var acts = new LayerActivations[layers];
         try
         {
             for (int l = 0; l < layers; l++)
             {
-                if (gradientCheckpointing)
-                {
-                    inputs[l] = be.Allocate(t, n, s.Hidden);
-                    be.Copy(x, inputs[l]);
-                    acts[0] ??= new LayerActivations(be, s, n);
-                }
-                else acts[l] = new LayerActivations(be, s, n);
-                model.Layers[l].Forward(be, s, x, positions, spans, acts[gradientCheckpointing ? 0 : l], null, model.Rope, pass);
+                acts[l] = l == 0 || Kept == KeptActivations.Everything ? new LayerActivations(be, s, n)
+                                                                        : new LayerActivations(be, s, n, Kept, acts[0]);
+                model.Layers[l].Forward(be, s, x, positions, spans, acts[l], null, model.Rope, pass);
             }
 
             using var dx = be.Allocate(t, n, s.Hidden);
@@ -59,13 +57,10 @@ public sealed class CausalLmStep(TransformerModel model, bool gradientCheckpoint
 
             for (int l = layers - 1; l >= 0; l--)
             {
-                var a = acts[gradientCheckpointing ? 0 : l];
-                if (gradientCheckpointing)
-                {
-                    be.Copy(inputs[l], x);
-                    model.Layers[l].Forward(be, s, x, positions, spans, a, null, model.Rope, pass);
-                }
-                model.Layers[l].Backward(be, s, dx, positions, spans, a, model.Rope, pass, grads);
+                // The last layer's forward left its activations in the scratch set, and nothing has written there since.
+                if (Kept != KeptActivations.Everything && l < layers - 1)
+                    model.Layers[l].Recompute(be, s, positions, spans, acts[l], Kept, model.Rope, pass);
+                model.Layers[l].Backward(be, s, dx, positions, spans, acts[l], model.Rope, pass, grads);
             }
             if (grads.For(model.Embedding) is { } dEmbedding) be.EmbeddingBackward(dx, ids, dEmbedding);
             return stats;
@@ -73,7 +68,6 @@ public sealed class CausalLmStep(TransformerModel model, bool gradientCheckpoint
         finally
         {
             foreach (var a in acts) a?.Dispose();
-            foreach (var i in inputs) i?.Dispose();
         }
     }
 

@@ -84,7 +84,7 @@ public sealed class SftTrainer : IDisposable
                 foreach (var (key, tensor) in _adapter.SavedModules.Parameters) _grads.Add(key, tensor);
         }
         _optimizer = new AdamWOptimizer(backend, _grads, args.AdamBeta1, args.AdamBeta2, args.AdamEpsilon, args.WeightDecay);
-        _step = new CausalLmStep(_model, args.GradientCheckpointing);
+        _step = new CausalLmStep(_model, args.GradientCheckpointing, args.KeepAttentionActivations);
         _state = new TrainerState
         {
             MaxSteps = maxSteps, LoggingSteps = args.LoggingSteps, SaveSteps = args.SaveSteps, EvalSteps = args.EvalSteps ?? args.SaveSteps,

@@ -54,7 +54,7 @@ public class LoraDropoutTests
                 var (y, dA, dB) = Reference(x, w, bias, a, b, dy, pass.SeedFor(branch), rows, inF, outF, rank, scale, p, dx);
                 expected.Add((y, dA, dB, branch));
             }
-            Linear.ForwardTrainShared(Be, xt, pass, layers);
+            Linear.ForwardTrainShared(Be, xt, pass, hiddensKept: false, layers);
             Linear.BackwardShared(Be, xt, dxt, accumulateDx: true, pass, grads, dys);
             for (int l = 0; l < layerCount; l++)
             {

@@ -10,10 +10,11 @@ namespace SharpTune.Tests.Training;
 public class PeftGradientTests
 {
     [SkippableTheory]
-    [InlineData("qwen2-tiny", false)]
-    [InlineData("llama3-tiny", false)]
-    [InlineData("qwen2-tiny", true)]
-    public void FirstStepMatchesPeft(string modelName, bool checkpointing)
+    [InlineData("qwen2-tiny", false, false)]
+    [InlineData("llama3-tiny", false, false)]
+    [InlineData("qwen2-tiny", true, false)]
+    [InlineData("llama3-tiny", true, true)]
+    public void FirstStepMatchesPeft(string modelName, bool checkpointing, bool keepAttention)
     {
         var reference = new Reference(modelName);
         var step = reference.Json.GetProperty("train_step");
@@ -28,7 +29,7 @@ public class PeftGradientTests
         var ids = Reference.IntRows(step.GetProperty("input_ids"));
         var labels = Reference.IntRows(step.GetProperty("labels"));
         var batch = TrainingBatch.FromRows(ids, labels);
-        var stats = new CausalLmStep(model, checkpointing).ForwardBackward(batch, 1f / batch.LabelCount, grads, dropoutSeed: 1);
+        var stats = new CausalLmStep(model, checkpointing, keepAttention).ForwardBackward(batch, 1f / batch.LabelCount, grads, dropoutSeed: 1);
 
         double expectedLoss = step.GetProperty("loss").GetDouble();
         double expectedNorm = step.GetProperty("grad_norm").GetDouble();

@@ -118,6 +118,60 @@ extern "C" __global__ void ropeQueryKeyRows(void* q, void* k, int t, const int* 
                                             int kHeads, int headDim, float scaling, int inverse)
 {
     int half = headDim / 2, qGroups = (qHeads + 3) / 4, groups = qGroups + (kHeads + 3) / 4;
+    // bfloat16 with 16-byte runs: a thread per (row, group, 8 pairs), every load and store 16 bytes wide. The launch
+    // counts a thread per pair; the grid-stride loop covers the fewer items whatever the grid.
+    if (t == 1 && half % 8 == 0 && ((u64)q | (u64)k) % 16 == 0)
+    {
+        int runs = half / 8;
+        GRID_STRIDE(i, (i64)rows * groups * runs)
+        {
+            int j0 = (int)(i % runs) * 8;
+            i64 rest = i / runs;
+            int group = (int)(rest % groups), row = (int)(rest / groups);
+            bool query = group < qGroups;
+            bf16* x = (bf16*)(query ? q : k);
+            int heads = query ? qHeads : kHeads, head0 = (query ? group : group - qGroups) * 4;
+            float c[8], s[8];
+#pragma unroll
+            for (int e = 0; e < 8; e++)
+            {
+                float angle = (float)positions[row] * invFreq[j0 + e];
+                c[e] = (float)cos((double)angle) * scaling;
+                s[e] = (float)sin((double)angle) * scaling;
+                if (inverse) s[e] = -s[e];
+            }
+            i64 base = (i64)row * heads * headDim + (i64)head0 * headDim + j0;
+            uint4 a[4], b[4];
+#pragma unroll
+            for (int h = 0; h < 4; h++)
+            {
+                if (head0 + h < heads)
+                {
+                    a[h] = *(const uint4*)(x + base + h * headDim);
+                    b[h] = *(const uint4*)(x + base + h * headDim + half);
+                }
+            }
+#pragma unroll
+            for (int h = 0; h < 4; h++)
+            {
+                if (head0 + h < heads)
+                {
+                    float fa[8], fb[8], oa[8], ob[8];
+                    unpackBF16x8(a[h], fa);
+                    unpackBF16x8(b[h], fb);
+#pragma unroll
+                    for (int e = 0; e < 8; e++)
+                    {
+                        oa[e] = fa[e] * c[e] - fb[e] * s[e];
+                        ob[e] = fb[e] * c[e] + fa[e] * s[e];
+                    }
+                    *(uint4*)(x + base + h * headDim) = packBF16x8(oa);
+                    *(uint4*)(x + base + h * headDim + half) = packBF16x8(ob);
+                }
+            }
+        }
+        return;
+    }
     GRID_STRIDE(i, (i64)rows * groups * half)
     {
         int j = (int)(i % half);

@@ -165,7 +165,9 @@ __device__ void flashForward(const bf16* q, const bf16* k, const bf16* v, const 
     bf16* vs = ks + 64 * S;
     __shared__ int bounds[4];
     // Later row blocks have longer causal spans: start them first.
-    int h = blockIdx.y, row0 = (gridDim.x - 1 - blockIdx.x) * FLASH_ROWS, kvh = h / (heads / kvHeads);
+    // Blocks start in launch order (x fastest): all heads' longest rows (the last ones, causal) first, the shortest last.
+    int order = blockIdx.x + blockIdx.y * gridDim.x;
+    int h = order % gridDim.y, row0 = (gridDim.x - 1 - order / gridDim.y) * FLASH_ROWS, kvh = h / (heads / kvHeads);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
     int qWidth = heads * HD, kvWidth = kvHeads * HD;
     loadRows<HD>(qs, q, row0, FLASH_ROWS, rows, qWidth, h * HD);
@@ -275,7 +277,9 @@ __device__ void flashBackwardQuery(const bf16* dOut, const bf16* q, const bf16* 
     bf16* ks = dos + FLASH_ROWS * S; // two buffers of K and V: the next tile loads while this one is used
     bf16* vs = ks + 2 * 64 * S;
     __shared__ int bounds[4];
-    int h = blockIdx.y, row0 = (gridDim.x - 1 - blockIdx.x) * FLASH_ROWS, kvh = h / (heads / kvHeads);
+    // Blocks start in launch order (x fastest): all heads' longest rows (the last ones, causal) first, the shortest last.
+    int order = blockIdx.x + blockIdx.y * gridDim.x;
+    int h = order % gridDim.y, row0 = (gridDim.x - 1 - order / gridDim.y) * FLASH_ROWS, kvh = h / (heads / kvHeads);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
     int qWidth = heads * HD, kvWidth = kvHeads * HD;
     loadRows<HD>(qs, q, row0, FLASH_ROWS, rows, qWidth, h * HD);
@@ -383,7 +387,9 @@ __device__ void flashBackwardKey(const bf16* dOut, const bf16* q, const bf16* k,
     int* tileStart = (int*)(tileDelta + 2 * BR);
     int* tileEnd = tileStart + 2 * BR;
     __shared__ int rowRange[2];
-    int h = blockIdx.y, key0 = blockIdx.x * 64, kvh = h / (heads / kvHeads);
+    // All heads' first keys (seen by the most rows, causal) first.
+    int order = blockIdx.x + blockIdx.y * gridDim.x;
+    int h = order % gridDim.y, key0 = order / gridDim.y * 64, kvh = h / (heads / kvHeads);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
     int qWidth = heads * HD, kvWidth = kvHeads * HD;
     int keyHi = min(key0 + 64, keyRows), warpKey0 = key0 + warp * 16, keyA = warpKey0 + g, keyB = keyA + 8;

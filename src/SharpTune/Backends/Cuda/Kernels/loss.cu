@@ -20,40 +20,80 @@ extern "C" __global__ void crossEntropy(const float* logits, const int* labels, 
         if (threadIdx.x == 0) { losses[row] = 0.0; correct[row] = -2; }
         return;
     }
-    // Argmax: the first index of the largest value, as the CPU's IndexOfMax.
-    float best = NEG_INF;
+    // One read of the row for the argmax (the first index of the largest value, as the CPU's IndexOfMax), the maximum and
+    // the sum of exponentials, kept relative to the running maximum and rescaled when it grows.
+    float best = NEG_INF, sum = 0.f;
     int bestIndex = 0x7fffffff;
-    for (int j = threadIdx.x; j < vocab; j += blockDim.x)
-        if (x[j] > best) { best = x[j]; bestIndex = j; }
+    auto visit = [&](float value, int index)
+    {
+        if (value > best)
+        {
+            sum = sum * expf(best - value) + 1.f;
+            best = value;
+            bestIndex = index;
+        }
+        else if (value != NEG_INF) sum += expf(value - best);
+    };
+    bool wide = vocab % 4 == 0 && (u64)x % 16 == 0;
+    if (wide)
+        for (int j = threadIdx.x; j < vocab / 4; j += blockDim.x)
+        {
+            float4 v = ((const float4*)x)[j];
+            visit(v.x, 4 * j);
+            visit(v.y, 4 * j + 1);
+            visit(v.z, 4 * j + 2);
+            visit(v.w, 4 * j + 3);
+        }
+    else
+        for (int j = threadIdx.x; j < vocab; j += blockDim.x) visit(x[j], j);
+    // (best, sum) pairs combine at the larger maximum; an empty one (best = -inf) has sum 0.
+    auto combine = [&](float otherBest, float otherSum, int otherIndex)
+    {
+        float m = fmaxf(best, otherBest);
+        if (m != NEG_INF) sum = sum * expf(best - m) + otherSum * expf(otherBest - m);
+        if (otherBest > best || (otherBest == best && otherIndex < bestIndex)) bestIndex = otherIndex;
+        best = m;
+    };
     for (int o = 16; o > 0; o >>= 1)
     {
         float ov = __shfl_xor_sync(0xffffffffu, best, o);
+        float os = __shfl_xor_sync(0xffffffffu, sum, o);
         int oi = __shfl_xor_sync(0xffffffffu, bestIndex, o);
-        if (ov > best || (ov == best && oi < bestIndex)) { best = ov; bestIndex = oi; }
+        combine(ov, os, oi);
     }
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    if (lane == 0) { scratchValue[warp] = best; scratchIndex[warp] = bestIndex; }
+    if (lane == 0) { scratchValue[warp] = best; scratchIndex[warp] = bestIndex; scratch[warp] = sum; }
     __syncthreads();
     if (threadIdx.x == 0)
     {
-        for (int w = 1; w < warps; w++)
-            if (scratchValue[w] > scratchValue[0] || (scratchValue[w] == scratchValue[0] && scratchIndex[w] < scratchIndex[0]))
-            { scratchValue[0] = scratchValue[w]; scratchIndex[0] = scratchIndex[w]; }
+        for (int w = 1; w < warps; w++) combine(scratchValue[w], scratch[w], scratchIndex[w]);
+        scratchValue[0] = best;
+        scratchIndex[0] = bestIndex;
+        scratch[0] = sum;
     }
     __syncthreads();
     float rowMax = scratchValue[0];
     int argmax = scratchIndex[0];
-    float s = 0.f;
-    for (int j = threadIdx.x; j < vocab; j += blockDim.x) s += expf(x[j] - rowMax);
-    s = blockSum(s, scratch);
+    float s = scratch[0];
     float logZ = rowMax + logf(s);
     float labelLogit = x[label];
     __syncthreads();
     if (dLogits != 0)
     {
         float* d = dLogits + (i64)row * vocab;
-        for (int j = threadIdx.x; j < vocab; j += blockDim.x)
-            d[j] = expf(x[j] - logZ) * gradScale - (j == label ? gradScale : 0.f);
+        if (wide && (u64)d % 16 == 0)
+            for (int j = threadIdx.x; j < vocab / 4; j += blockDim.x)
+            {
+                float4 v = ((const float4*)x)[j];
+                v.x = expf(v.x - logZ) * gradScale - (4 * j == label ? gradScale : 0.f);
+                v.y = expf(v.y - logZ) * gradScale - (4 * j + 1 == label ? gradScale : 0.f);
+                v.z = expf(v.z - logZ) * gradScale - (4 * j + 2 == label ? gradScale : 0.f);
+                v.w = expf(v.w - logZ) * gradScale - (4 * j + 3 == label ? gradScale : 0.f);
+                ((float4*)d)[j] = v;
+            }
+        else
+            for (int j = threadIdx.x; j < vocab; j += blockDim.x)
+                d[j] = expf(x[j] - logZ) * gradScale - (j == label ? gradScale : 0.f);
     }
     if (threadIdx.x == 0)
     {
