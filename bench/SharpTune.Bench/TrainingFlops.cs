@@ -7,7 +7,8 @@ namespace SharpTune.Bench;
 /// Convention: forward = 2·(weights in matmuls, the tied head included)·tokens + attention QKᵀ and PV over the causal
 /// keys only (token i sees i+1 keys); backward = dX of every matmul, plus dW for full training; attention backward =
 /// 2× its forward (dP, dV, dQ, dK). LoRA branches r·(in+out) count like weights (forward once, backward dX and dA/dB).
-/// Gradient checkpointing adds one more forward of the decoder layers (not the head): FLOPs executed, not model FLOPs.
+/// Gradient checkpointing adds what DecoderLayer.Recompute runs, for every layer but the last: the block's forward without
+/// the down projection and without the LoRA down projections (kept from the forward). FLOPs executed, not model FLOPs.
 /// </summary>
 internal sealed record TrainingFlops(double Linear, double Head, double Attention, double Lora)
 {
@@ -24,11 +25,13 @@ internal sealed record TrainingFlops(double Linear, double Head, double Attentio
         double linearForward = 2.0 * layerWeights * tokens * s.Layers;
         double loraForward = 2.0 * loraWeights * tokens * s.Layers;
         double headForward = 2.0 * s.Hidden * s.Vocab * tokens;
-        double passes = 2 + (full ? 1 : 0) + (checkpointing ? 1 : 0);
+        double passes = 2 + (full ? 1 : 0);
+        double recomputed = checkpointing ? (s.Layers - 1.0) / s.Layers : 0;
+        double loraUps = loraRank * (s.QWidth + 2.0 * s.KvWidth + s.Hidden + 2.0 * s.Intermediate);
         return new TrainingFlops(
-            Linear: linearForward * passes,
+            Linear: linearForward * passes + recomputed * linearForward * (1 - s.Hidden * (double)s.Intermediate / layerWeights),
             Head: headForward * (full ? 3 : 2),
-            Attention: attentionForward * (3 + (checkpointing ? 1 : 0)),
-            Lora: loraForward * (3 + (checkpointing ? 1 : 0)));
+            Attention: attentionForward * (3 + recomputed),
+            Lora: loraForward * 3 + recomputed * 2.0 * loraUps * tokens * s.Layers);
     }
 }
