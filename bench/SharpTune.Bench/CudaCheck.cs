@@ -30,6 +30,8 @@ public static class CudaCheck
         checks.Add(() => TrainingKernelChecks.SwiGlu(f32, 1e-5));
         checks.Add(() => TrainingKernelChecks.LoraDown(bf16, 1e-2));
         checks.Add(() => TrainingKernelChecks.LoraUp(bf16, 1e-2));
+        checks.Add(() => TrainingKernelChecks.NormsAndRope(bf16, 1e-2));
+        checks.Add(() => TrainingKernelChecks.NormsAndRope(f32, 1e-5));
         checks.Add(() => CudaChecks.PeftGradients(f32, Model("qwen2-tiny"), false, 1e-4));
         checks.Add(() => CudaChecks.PeftGradients(f32, Model("llama3-tiny"), false, 1e-4));
         checks.Add(() => CudaChecks.PeftGradients(f32, Model("qwen2-tiny"), true, 1e-4));

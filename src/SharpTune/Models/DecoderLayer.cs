@@ -36,10 +36,11 @@ public sealed class DecoderLayer : IDisposable
             Decode(be, s, x, positions, spans, a, cache, rope);
             return;
         }
+        var mode = train == null ? Projection.Inference : Projection.Train;
         be.Copy(x, a.Input);
-        AttentionHalf(be, s, positions, spans, a, cache, rope, train, ForwardMode(train));
-        MlpUpToSwiGlu(be, s, a, train, ForwardMode(train));
-        Project(be, a.Act, train, ForwardMode(train), (DownProj, x));
+        AttentionHalf(be, s, positions, spans, a, cache, rope, train, mode);
+        MlpUpToSwiGlu(be, s, a, train, mode);
+        Project(be, a.Act, train, mode, (DownProj, x));
         be.AddScaled(a.Middle, 1f, x);
     }
 
@@ -58,8 +59,6 @@ public sealed class DecoderLayer : IDisposable
 
     /// <summary>How a block's products run: inference, a training forward, or a recompute that reuses the LoRA hiddens.</summary>
     enum Projection { Inference, Train, Recompute }
-
-    static Projection ForwardMode(LoraPass? train) => train == null ? Projection.Inference : Projection.Train;
 
     void AttentionHalf(IBackend be, TransformerShape s, Tensor positions, AttentionSpans spans, LayerActivations a, KvCache? cache,
                        RotaryEmbedding rope, LoraPass? train, Projection mode)

@@ -127,7 +127,8 @@ public sealed class Linear : IDisposable
     /// branches write its output first and the base product adds into them inside its matrix product (beta = 1), with the
     /// bias, instead of each branch reading and rewriting the whole output after it. With <paramref name="hiddensKept"/>
     /// (a recompute under gradient checkpointing), the branches' hiddens are those <paramref name="pass"/> kept from the
-    /// forward, so the down projections are skipped: the same values, since the dropout masks come from the same seeds.
+    /// forward, so the down projections are skipped: the same values, since the dropout masks come from the same seeds. Layers
+    /// with a DoRA branch run their whole forward again (its norms and hidden are rewritten with the same values).
     /// </summary>
     public static void ForwardTrainShared(IBackend be, Tensor x, LoraPass pass, bool hiddensKept,
                                           params ReadOnlySpan<(Linear Layer, Tensor Output)> layers)

@@ -282,13 +282,11 @@ public static class CudaChecks
             var g = gpu.FromHost(Values(rows * cols), dtype, rows, cols);
             return (g, cpu.FromHost(Host(gpu, g), dtype, rows, cols));
         }
-        double worst = 0;
-        string worstCase = "";
+        var worst = new TrainingKernelChecks.WorstError();
         var failing = new List<string>();
         void Compare(string name, Tensor g, Tensor c)
         {
-            double e = RelativeError(Host(gpu, g), Host(cpu, c));
-            if (e > worst || double.IsNaN(e)) (worst, worstCase) = (double.IsNaN(e) ? double.PositiveInfinity : e, name);
+            double e = worst.Add(name, Host(gpu, g), Host(cpu, c));
             if (!(e <= limit)) failing.Add($"{name} {e:G3}");
         }
         var act = gpu.ActivationType;
@@ -455,9 +453,9 @@ public static class CudaChecks
         var got = new int[3];
         using (var c = cpu.FromHost(logits, DType.F32, 3, vocab)) cpu.ArgMax(c, expected);
         using (var g = gpu.FromHost(logits, DType.F32, 3, vocab)) gpu.ArgMax(g, got);
-        if (!got.SequenceEqual(expected)) (worst, worstCase) = (1, $"argmax {string.Join(",", got)} vs {string.Join(",", expected)}");
-        return new($"decode ops {gpu.ActivationType} vs CPU", worst, limit,
-                   $"worst: {worstCase}{(failing.Count > 0 ? "; over the limit: " + string.Join(", ", failing.Take(12)) : "")}");
+        if (!got.SequenceEqual(expected)) worst.Record($"argmax {string.Join(",", got)} vs {string.Join(",", expected)}", 1);
+        return new($"decode ops {gpu.ActivationType} vs CPU", worst.Value, limit,
+                   $"worst: {worst.Case}{(failing.Count > 0 ? "; over the limit: " + string.Join(", ", failing.Take(12)) : "")}");
     }
 
     static double[] Train(IBackend backend, string modelDir, TrainingBatch batch, int steps, bool dora)

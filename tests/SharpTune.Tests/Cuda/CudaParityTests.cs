@@ -104,6 +104,13 @@ public class CudaParityTests(CudaBackends gpus) : IClassFixture<CudaBackends>
         AssertPassed(TrainingKernelChecks.LoraUp(gpus.Require(DType.BF16), 1e-2));
 
     [SkippableFact]
+    public void NormsAndRopeMatchTheCpuInBothModes()
+    {
+        AssertPassed(TrainingKernelChecks.NormsAndRope(gpus.Require(DType.BF16), 1e-2));
+        AssertPassed(TrainingKernelChecks.NormsAndRope(gpus.Require(DType.F32), 1e-5));
+    }
+
+    [SkippableFact]
     public void DecodeOpsMatchTheCpuInBothModes()
     {
         AssertPassed(CudaChecks.DecodeOps(gpus.Require(DType.F32), 1e-5));

@@ -15,8 +15,7 @@ public static class TrainingKernelChecks
         IBackend cpu = CpuBackend.Instance;
         var random = new Xoshiro256(23);
         var act = gpu.ActivationType;
-        double worst = 0;
-        string worstCase = "";
+        var worst = new WorstError();
         foreach (int count in new[] { 8 * 4099, 8 * 4099 + 3 })
         {
             var (gate, gateC) = Pair(gpu, cpu, random, act, count);
@@ -29,13 +28,10 @@ public static class TrainingKernelChecks
             gpu.SwiGluBackward(dh, gate, up, dGate, dUp);
             cpu.SwiGluBackward(dhC, gateC, upC, dGateC, dUpC);
             foreach (var (name, g, c) in new[] { ("h", h, hC), ("dGate", dGate, dGateC), ("dUp", dUp, dUpC) })
-            {
-                double e = CudaChecks.RelativeError(Host(gpu, g), Host(cpu, c));
-                if (e > worst || double.IsNaN(e)) (worst, worstCase) = (double.IsNaN(e) ? double.PositiveInfinity : e, $"{name} of {count}");
-            }
+                worst.Add($"{name} of {count}", Host(gpu, g), Host(cpu, c));
             foreach (var t in new[] { gate, gateC, up, upC, dh, dhC, h, dGate, dUp, hC, dGateC, dUpC }) t.Dispose();
         }
-        return new($"SwiGLU forward and backward {gpu.ActivationType} vs CPU", worst, limit, $"worst: {worstCase}");
+        return new($"SwiGLU forward and backward {gpu.ActivationType} vs CPU", worst.Value, limit, $"worst: {worst.Case}");
     }
 
     /// <summary>
@@ -49,8 +45,7 @@ public static class TrainingKernelChecks
         if (gpu is not SharpTune.Backends.Cuda.CudaBackend cuda || gpu.ActivationType != DType.BF16) throw new ArgumentException("needs the CUDA backend in BF16 mode");
         IBackend cpu = CpuBackend.Instance;
         var random = new Xoshiro256(29);
-        double worst = 0;
-        string worstCase = "";
+        var worst = new WorstError();
         foreach (var (rows, k, branches, rank, p, accumulate) in new[]
                  { (100, 256, 3, 8, 0.05f, true), (37, 96, 2, 16, 0.3f, false), (64, 512, 1, 32, 0f, true), (33, 3584, 5, 8, 0.1f, true) })
         {
@@ -88,14 +83,10 @@ public static class TrainingKernelChecks
                 compared.Add(($"t{b}", downs[b].Hidden, downsC[b].Hidden));
                 compared.Add(($"dA{b}", grads[b].GradA!, gradsC[b].GradA!));
             }
-            foreach (var (what, g, c) in compared)
-            {
-                double e = CudaChecks.RelativeError(Host(gpu, g), Host(cpu, c));
-                if (e > worst || double.IsNaN(e)) (worst, worstCase) = (double.IsNaN(e) ? double.PositiveInfinity : e, $"{what} of {name}");
-            }
+            foreach (var (what, g, c) in compared) worst.Add($"{what} of {name}", Host(gpu, g), Host(cpu, c));
             foreach (var t in owned) t.Dispose();
         }
-        return new("fused LoRA down projections and backward vs CPU", worst, limit, $"worst: {worstCase}");
+        return new("fused LoRA down projections and backward vs CPU", worst.Value, limit, $"worst: {worst.Case}");
     }
 
     /// <summary>
@@ -109,8 +100,7 @@ public static class TrainingKernelChecks
         if (gpu is not SharpTune.Backends.Cuda.CudaBackend cuda || gpu.ActivationType != DType.BF16) throw new ArgumentException("needs the CUDA backend in BF16 mode");
         IBackend cpu = CpuBackend.Instance;
         var random = new Xoshiro256(31);
-        double worst = 0;
-        string worstCase = "";
+        var worst = new WorstError();
         foreach (var (rows, width, rank, beta, trainable) in new[]
                  { (100, 224, 8, 1f, true), (37, 96, 16, 0f, true), (64, 512, 32, 1f, false), (2048, 3584, 8, 0f, true), (33, 18944, 8, 1f, true) })
         {
@@ -135,13 +125,90 @@ public static class TrainingKernelChecks
             gpu.LoraUpBackward(dy, t, b, scale, dt, trainable ? dBGpu : null);
             cpu.LoraUpBackward(dyC, tC, bC, scale, dtC, trainable ? dBCpu : null);
             foreach (var (what, g, c) in new[] { ("y", y, yC), ("dt", dt, dtC), ("dB", dBGpu, dBCpu) })
-            {
-                double e = CudaChecks.RelativeError(Host(gpu, g), Host(cpu, c));
-                if (e > worst || double.IsNaN(e)) (worst, worstCase) = (double.IsNaN(e) ? double.PositiveInfinity : e, $"{what} of {name}");
-            }
+                worst.Add($"{what} of {name}", Host(gpu, g), Host(cpu, c));
             foreach (var tensor in owned) tensor.Dispose();
         }
-        return new("LoRA up projection and backward vs CPU", worst, limit, $"worst: {worstCase}");
+        return new("LoRA up projection and backward vs CPU", worst.Value, limit, $"worst: {worst.Case}");
+    }
+
+    /// <summary>
+    /// RMSNorm forward and backward, and training's rope of queries and keys, against the CPU on the same values at the
+    /// model's sizes: rows of 3584 and 8192 values (norm.cu's 16-byte path, several chunks a thread) and of 8200 and 36 (the
+    /// plain loops), dx written and accumulated with the weight's gradient; rope at head dims 128 and 64 (16-byte runs,
+    /// the last group of heads partial) and 8 (one pair a thread), forward and inverse, at positions up to 4095.
+    /// </summary>
+    public static CudaCheckResult NormsAndRope(IBackend gpu, double limit)
+    {
+        IBackend cpu = CpuBackend.Instance;
+        var random = new Xoshiro256(37);
+        var act = gpu.ActivationType;
+        var worst = new WorstError();
+        foreach (var (dim, accumulate) in new[] { (3584, true), (8192, false), (8200, true), (36, false) })
+        {
+            const int rows = 5;
+            var owned = new List<Tensor>();
+            (Tensor, Tensor) Make(DType dtype, params int[] shape)
+            {
+                var pair = Pair(gpu, cpu, random, dtype, shape);
+                owned.AddRange([pair.Gpu, pair.Cpu]);
+                return pair;
+            }
+            var (x, xC) = Make(act, rows, dim);
+            var (w, wC) = Make(DType.F32, dim);
+            var (dy, dyC) = Make(act, rows, dim);
+            var (dx, dxC) = Make(act, rows, dim);
+            var (y, yC) = (gpu.Allocate(act, rows, dim), cpu.Allocate(DType.F32, rows, dim));
+            var (rstd, rstdC) = (gpu.Allocate(DType.F32, rows), cpu.Allocate(DType.F32, rows));
+            var (dW, dWC) = (gpu.Zeros(DType.F32, dim), cpu.Zeros(DType.F32, dim));
+            owned.AddRange([y, yC, rstd, rstdC, dW, dWC]);
+            gpu.RmsNorm(x, w, 1e-6f, y, rstd);
+            cpu.RmsNorm(xC, wC, 1e-6f, yC, rstdC);
+            gpu.RmsNormBackward(dy, x, w, rstd, dx, dW, accumulate);
+            cpu.RmsNormBackward(dyC, xC, wC, rstdC, dxC, dWC, accumulate);
+            string name = $"rows of {dim}{(accumulate ? ", dx accumulated" : "")}";
+            foreach (var (what, g, c) in new[] { ("y", y, yC), ("rstd", rstd, rstdC), ("dx", dx, dxC), ("dWeight", dW, dWC) })
+                worst.Add($"norm {what} of {name}", Host(gpu, g), Host(cpu, c));
+            foreach (var t in owned) t.Dispose();
+        }
+        foreach (var (headDim, qHeads, kHeads) in new[] { (128, 28, 4), (64, 14, 2), (8, 6, 2) })
+        foreach (bool inverse in new[] { false, true })
+        {
+            const int rows = 9;
+            var (q, qC) = Pair(gpu, cpu, random, act, rows, qHeads * headDim);
+            var (k, kC) = Pair(gpu, cpu, random, act, rows, kHeads * headDim);
+            var positionValues = Enumerable.Range(0, rows).Select(r => r == 0 ? 4095 : (int)(random.NextDouble() * 4096)).ToArray();
+            var frequencies = Enumerable.Range(0, headDim / 2).Select(j => (float)Math.Pow(10000, -2.0 * j / headDim)).ToArray();
+            using var positions = gpu.FromHost(positionValues, rows);
+            using var positionsC = cpu.FromHost(positionValues, rows);
+            using var invFreq = gpu.FromHost(frequencies, DType.F32, headDim / 2);
+            using var invFreqC = cpu.FromHost(frequencies, DType.F32, headDim / 2);
+            gpu.RopeQueryKey(q, k, positions, invFreq, headDim, 1f, inverse);
+            cpu.RopeQueryKey(qC, kC, positionsC, invFreqC, headDim, 1f, inverse);
+            string name = $"head dim {headDim}, {qHeads}/{kHeads} heads{(inverse ? ", inverse" : "")}";
+            foreach (var (what, g, c) in new[] { ("q", q, qC), ("k", k, kC) }) worst.Add($"rope {what} of {name}", Host(gpu, g), Host(cpu, c));
+            foreach (var t in new[] { q, qC, k, kC }) t.Dispose();
+        }
+        return new($"RMSNorm and rope {act} vs CPU", worst.Value, limit, $"worst: {worst.Case}");
+    }
+
+    /// <summary>The worst relative error of several GPU-vs-CPU comparisons and which one it was; NaN counts as infinitely wrong.</summary>
+    internal sealed class WorstError
+    {
+        public double Value { get; private set; }
+        public string Case { get; private set; } = "";
+
+        /// <summary>Compares one pair and returns its relative error.</summary>
+        public double Add(string what, ReadOnlySpan<float> gpu, ReadOnlySpan<float> cpu)
+        {
+            double e = CudaChecks.RelativeError(gpu, cpu);
+            Record(what, e);
+            return e;
+        }
+
+        public void Record(string what, double error)
+        {
+            if (error > Value || double.IsNaN(error)) (Value, Case) = (double.IsNaN(error) ? double.PositiveInfinity : error, what);
+        }
     }
 
     /// <summary>A bfloat16 <see cref="Pair"/> whose two tensors go to <paramref name="owned"/> for disposal.</summary>

@@ -112,49 +112,69 @@ extern "C" __global__ void rope(void* x, int tx, const int* positions, const flo
     }
 }
 
-// rope on the queries and keys of the same rows (training's shapes): one thread per (row, group of 4 heads of q or of k,
-// pair j), so the angle's cos and sin, computed in double, serve 4 heads, whose 8 loads are issued before any store.
+// A work item of ropeQueryKeyRows: `width` consecutive pairs, from j0, of one row's group of 4 heads of q or of k, and each
+// pair's cos and sin (computed in double, as the CPU; sin negated for the inverse rotation), which serve the 4 heads.
+template <int W> struct RopeItem
+{
+    void* x;
+    i64 base; // the first pair's first element in the group's first head
+    int heads, head0;
+    float c[W], s[W];
+};
+
+template <int W>
+__device__ __forceinline__ RopeItem<W> ropeItem(i64 i, void* q, void* k, const int* positions, const float* invFreq, int qHeads,
+                                                int kHeads, int headDim, float scaling, int inverse)
+{
+    int runs = headDim / 2 / W, qGroups = (qHeads + 3) / 4, groups = qGroups + (kHeads + 3) / 4;
+    int j0 = (int)(i % runs) * W;
+    i64 rest = i / runs;
+    int group = (int)(rest % groups), row = (int)(rest / groups);
+    bool query = group < qGroups;
+    RopeItem<W> item;
+    item.x = query ? q : k;
+    item.heads = query ? qHeads : kHeads;
+    item.head0 = (query ? group : group - qGroups) * 4;
+    item.base = (i64)row * item.heads * headDim + (i64)item.head0 * headDim + j0;
+#pragma unroll
+    for (int e = 0; e < W; e++)
+    {
+        float angle = (float)positions[row] * invFreq[j0 + e];
+        item.c[e] = (float)cos((double)angle) * scaling;
+        item.s[e] = (float)sin((double)angle) * scaling;
+        if (inverse) item.s[e] = -item.s[e];
+    }
+    return item;
+}
+
+// rope on the queries and keys of the same rows (training's shapes): a thread per item (above), whose loads for its 4
+// heads are all issued before any store. bfloat16 rows with 16-byte runs take items of 8 pairs, every load and store
+// 16 bytes wide; others one pair. The launch counts a thread per pair; the grid-stride loops cover fewer items whatever the grid.
 extern "C" __global__ void ropeQueryKeyRows(void* q, void* k, int t, const int* positions, const float* invFreq, int rows, int qHeads,
                                             int kHeads, int headDim, float scaling, int inverse)
 {
-    int half = headDim / 2, qGroups = (qHeads + 3) / 4, groups = qGroups + (kHeads + 3) / 4;
-    // bfloat16 with 16-byte runs: a thread per (row, group, 8 pairs), every load and store 16 bytes wide. The launch
-    // counts a thread per pair; the grid-stride loop covers the fewer items whatever the grid.
+    int half = headDim / 2;
+    i64 groupRows = (i64)rows * ((qHeads + 3) / 4 + (kHeads + 3) / 4);
     if (t == 1 && half % 8 == 0 && ((u64)q | (u64)k) % 16 == 0)
     {
-        int runs = half / 8;
-        GRID_STRIDE(i, (i64)rows * groups * runs)
+        GRID_STRIDE(i, groupRows * (half / 8))
         {
-            int j0 = (int)(i % runs) * 8;
-            i64 rest = i / runs;
-            int group = (int)(rest % groups), row = (int)(rest / groups);
-            bool query = group < qGroups;
-            bf16* x = (bf16*)(query ? q : k);
-            int heads = query ? qHeads : kHeads, head0 = (query ? group : group - qGroups) * 4;
-            float c[8], s[8];
-#pragma unroll
-            for (int e = 0; e < 8; e++)
-            {
-                float angle = (float)positions[row] * invFreq[j0 + e];
-                c[e] = (float)cos((double)angle) * scaling;
-                s[e] = (float)sin((double)angle) * scaling;
-                if (inverse) s[e] = -s[e];
-            }
-            i64 base = (i64)row * heads * headDim + (i64)head0 * headDim + j0;
+            auto item = ropeItem<8>(i, q, k, positions, invFreq, qHeads, kHeads, headDim, scaling, inverse);
+            bf16* x = (bf16*)item.x + item.base;
             uint4 a[4], b[4];
 #pragma unroll
             for (int h = 0; h < 4; h++)
             {
-                if (head0 + h < heads)
+                if (item.head0 + h < item.heads)
                 {
-                    a[h] = *(const uint4*)(x + base + h * headDim);
-                    b[h] = *(const uint4*)(x + base + h * headDim + half);
+                    a[h] = *(const uint4*)(x + h * headDim);
+                    b[h] = *(const uint4*)(x + h * headDim + half);
                 }
             }
 #pragma unroll
             for (int h = 0; h < 4; h++)
             {
-                if (head0 + h < heads)
+                if (item.head0 + h < item.heads)
                 {
                     float fa[8], fb[8], oa[8], ob[8];
                     unpackBF16x8(a[h], fa);
@@ -162,46 +182,36 @@ extern "C" __global__ void ropeQueryKeyRows(void* q, void* k, int t, const int* 
 #pragma unroll
                     for (int e = 0; e < 8; e++)
                     {
-                        oa[e] = fa[e] * c[e] - fb[e] * s[e];
-                        ob[e] = fb[e] * c[e] + fa[e] * s[e];
+                        oa[e] = fa[e] * item.c[e] - fb[e] * item.s[e];
+                        ob[e] = fb[e] * item.c[e] + fa[e] * item.s[e];
                     }
-                    *(uint4*)(x + base + h * headDim) = packBF16x8(oa);
-                    *(uint4*)(x + base + h * headDim + half) = packBF16x8(ob);
+                    *(uint4*)(x + h * headDim) = packBF16x8(oa);
+                    *(uint4*)(x + h * headDim + half) = packBF16x8(ob);
                 }
             }
         }
         return;
     }
-    GRID_STRIDE(i, (i64)rows * groups * half)
+    GRID_STRIDE(i, groupRows * half)
     {
-        int j = (int)(i % half);
-        i64 rest = i / half;
-        int group = (int)(rest % groups), row = (int)(rest / groups);
-        bool query = group < qGroups;
-        void* x = query ? q : k;
-        int heads = query ? qHeads : kHeads, head0 = (query ? group : group - qGroups) * 4;
-        float angle = (float)positions[row] * invFreq[j];
-        float c = (float)cos((double)angle) * scaling;
-        float s = (float)sin((double)angle) * scaling;
-        if (inverse) s = -s;
-        i64 base = (i64)row * heads * headDim + (i64)head0 * headDim + j;
+        auto item = ropeItem<1>(i, q, k, positions, invFreq, qHeads, kHeads, headDim, scaling, inverse);
         float a[4], b[4];
 #pragma unroll
         for (int h = 0; h < 4; h++)
         {
-            if (head0 + h < heads)
+            if (item.head0 + h < item.heads)
             {
-                a[h] = ld(x, t, base + h * headDim);
-                b[h] = ld(x, t, base + h * headDim + half);
+                a[h] = ld(item.x, t, item.base + h * headDim);
+                b[h] = ld(item.x, t, item.base + h * headDim + half);
             }
         }
 #pragma unroll
         for (int h = 0; h < 4; h++)
         {
-            if (head0 + h < heads)
+            if (item.head0 + h < item.heads)
             {
-                st(x, t, base + h * headDim, a[h] * c - b[h] * s);
-                st(x, t, base + h * headDim + half, b[h] * c + a[h] * s);
+                st(item.x, t, item.base + h * headDim, a[h] * item.c[0] - b[h] * item.s[0]);
+                st(item.x, t, item.base + h * headDim + half, b[h] * item.c[0] + a[h] * item.s[0]);
             }
         }
     }
