@@ -57,6 +57,9 @@ public static class DecodeKernelBench
         var keys = Normal(be, DType.BF16, 64, kvWidth);
         var values = Normal(be, DType.BF16, 64, kvWidth);
         Report(be, "rope q+k + cache append", [], bandwidth, _ => be.RopeQueryKeyAppend(q, k, v, positions, invFreq, headDim, 1f, keys, values));
+        Report(be, "q/k/v + rmsnorm + rope + cache append", qkv, bandwidth,
+               w => be.NormLinearRopeAppend(x, norm, 1e-6f, new(w[0], qBias, q), new(w[1], kvBias, k), new(w[2], kvBias, v), positions, invFreq,
+                                            headDim, 1f, keys, values));
         var spans = AttentionSpans.ForCache(0, 63, 1);
         Report(be, "attention (64 keys)", [], bandwidth, _ => be.AttentionDecode(q, keys, values, spans, headDim, 1f / MathF.Sqrt(headDim), x));
         return 0;

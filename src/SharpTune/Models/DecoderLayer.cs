@@ -108,23 +108,29 @@ public sealed class DecoderLayer : IDisposable
 
     /// <summary>
     /// The forward with a KV cache (generation): the same block in fewer, fused ops, since nothing is kept for backward —
-    /// the norms are folded into the products that read them, q/k/v are one grouped product, rope and the cache append one
-    /// op (the cache row is each row's position, read on the device), the residual adds are folded into the o and down
-    /// products, and gate/up/SwiGLU are one more. Nothing here depends on host values that change from step to step, so a
-    /// recorded step (<see cref="DecodeStep"/>) replays it.
+    /// the norms are folded into the products that read them; q/k/v, rope and the cache append are one op (two, around the
+    /// per-head q/k norms of Qwen3; the cache row is each row's position, read on the device); the residual adds are folded
+    /// into the o and down products, and gate/up/SwiGLU are one more. Nothing here depends on host values that change from
+    /// step to step, so a recorded step (<see cref="DecodeStep"/>) replays it.
     /// </summary>
     void Decode(IBackend be, TransformerShape s, Tensor x, Tensor positions, AttentionSpans spans, LayerActivations a, KvCache cache,
                 RotaryEmbedding rope)
     {
         int n = x.Rows;
         if (cache.Length + n > cache.Capacity) throw new SharpTuneException($"the sequence is longer than the KV cache ({cache.Capacity} positions); raise --max_length");
-        Linear.ForwardNormed(be, x, InputNorm, s.RmsNormEps, a.Norm1, (QProj, a.QRaw ?? a.Q), (KProj, a.KRaw ?? a.K), (VProj, a.V));
-        if (s.QkNorm)
+        if (!s.QkNorm && QProj.Adapters.Count == 0 && KProj.Adapters.Count == 0 && VProj.Adapters.Count == 0)
+            rope.ApplyNormLinearAppend(be, x, InputNorm, s.RmsNormEps, new(QProj.Weight, QProj.Bias, a.Q), new(KProj.Weight, KProj.Bias, a.K),
+                                       new(VProj.Weight, VProj.Bias, a.V), positions, cache.Keys[Index], cache.Values[Index]);
+        else
         {
-            be.RmsNorm(a.QRaw!.Reshape(n * s.Heads, s.HeadDim), QNorm!, s.RmsNormEps, a.Q.Reshape(n * s.Heads, s.HeadDim), null);
-            be.RmsNorm(a.KRaw!.Reshape(n * s.KvHeads, s.HeadDim), KNorm!, s.RmsNormEps, a.K.Reshape(n * s.KvHeads, s.HeadDim), null);
+            Linear.ForwardNormed(be, x, InputNorm, s.RmsNormEps, a.Norm1, (QProj, a.QRaw ?? a.Q), (KProj, a.KRaw ?? a.K), (VProj, a.V));
+            if (s.QkNorm)
+            {
+                be.RmsNorm(a.QRaw!.Reshape(n * s.Heads, s.HeadDim), QNorm!, s.RmsNormEps, a.Q.Reshape(n * s.Heads, s.HeadDim), null);
+                be.RmsNorm(a.KRaw!.Reshape(n * s.KvHeads, s.HeadDim), KNorm!, s.RmsNormEps, a.K.Reshape(n * s.KvHeads, s.HeadDim), null);
+            }
+            rope.ApplyQueryKeyAppend(be, a.Q, a.K, a.V, positions, cache.Keys[Index], cache.Values[Index]);
         }
-        rope.ApplyQueryKeyAppend(be, a.Q, a.K, a.V, positions, cache.Keys[Index], cache.Values[Index]);
         be.AttentionDecode(a.Q, cache.Keys[Index], cache.Values[Index], spans, s.HeadDim, s.AttentionScale, a.Attention);
         OProj.ForwardAccumulate(be, a.Attention, x);
         if (GateProj.Adapters.Count == 0 && UpProj.Adapters.Count == 0 && GateProj.Bias == null && UpProj.Bias == null)

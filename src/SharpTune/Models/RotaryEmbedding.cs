@@ -31,6 +31,14 @@ public sealed class RotaryEmbedding : IDisposable
     public void ApplyQueryKeyAppend(IBackend be, Tensor q, Tensor k, Tensor v, Tensor positions, Tensor keyCache, Tensor valueCache) =>
         be.RopeQueryKeyAppend(q, k, v, positions, _invFreq, _config.HeadDim, _attentionScaling, keyCache, valueCache);
 
+    /// <summary>
+    /// Decoding's q/k/v products of RmsNorm(x) with rope and the cache append (<see cref="IBackend.NormLinearRopeAppend"/>):
+    /// q's output ends rotated, the caches hold the new rows.
+    /// </summary>
+    public void ApplyNormLinearAppend(IBackend be, Tensor x, Tensor normWeight, float eps, LinearOutput q, LinearOutput k, LinearOutput v,
+                                      Tensor positions, Tensor keyCache, Tensor valueCache) =>
+        be.NormLinearRopeAppend(x, normWeight, eps, q, k, v, positions, _invFreq, _config.HeadDim, _attentionScaling, keyCache, valueCache);
+
     /// <summary>The inverse frequencies now in use (a new tensor whenever <see cref="EnsureLength"/> rebuilds them).</summary>
     public Tensor Frequencies => _invFreq;
 

@@ -180,6 +180,18 @@ public interface IBackend : IDisposable
     }
 
     /// <summary>
+    /// Decoding's attention inputs in one op: the products of RmsNorm(x) with the q, k and v layers
+    /// (<see cref="NormLinear"/>), then <see cref="RopeQueryKeyAppend"/> on them. Afterwards q's output holds the rotated
+    /// queries and the caches the new rows; k's and v's outputs are scratch (a GPU backend may leave them unwritten).
+    /// </summary>
+    void NormLinearRopeAppend(Tensor x, Tensor normWeight, float eps, LinearOutput q, LinearOutput k, LinearOutput v, Tensor positions,
+                              Tensor invFreq, int headDim, float attentionScaling, Tensor keyCache, Tensor valueCache)
+    {
+        NormLinear(x, normWeight, eps, [q, k, v]);
+        RopeQueryKeyAppend(q.Output, k.Output, v.Output, positions, invFreq, headDim, attentionScaling, keyCache, valueCache);
+    }
+
+    /// <summary>
     /// <see cref="Attention"/> without the log-sum-exp, for decoding: a few query rows, each against a key span that may be
     /// long (a KV cache). A GPU backend runs a kernel made for that shape.
     /// </summary>

@@ -443,6 +443,42 @@ public static class CudaChecks
                 t.Cpu.Dispose();
             }
         }
+        // The q/k/v products with rope and the cache append in one op (decode.cu's qkvRope) at the 7B's and the 0.5B's head
+        // counts, head sizes and widths, with and without biases, the rows landing at their positions of a 2048-row cache.
+        foreach (var (heads, kvHeads, headDim, hidden) in new[] { (28, 4, 128, 3584), (14, 2, 64, 896) })
+        foreach (var weightType in new[] { DType.BF16, DType.F32 })
+        {
+            int qWidth = heads * headDim, kvWidthOfShape = kvHeads * headDim;
+            var (wq, wk, wv) = (Weight(weightType, qWidth, hidden), Weight(weightType, kvWidthOfShape, hidden), Weight(weightType, kvWidthOfShape, hidden));
+            var (bq, bk, norm, inv) = (Pair(DType.F32, qWidth), Pair(DType.F32, kvWidthOfShape), Pair(DType.F32, hidden), Pair(DType.F32, headDim / 2));
+            var (keyCache, valueCache) = (Pair(act, 2048, kvWidthOfShape), Pair(act, 2048, kvWidthOfShape));
+            foreach (int m in new[] { 1, 2, 3, 8 })
+            {
+                var x = Pair(act, m, hidden);
+                var (q, kk, v) = (Pair(act, m, qWidth), Pair(act, m, kvWidthOfShape), Pair(act, m, kvWidthOfShape));
+                int[] at = [.. new[] { 2047, 5, 1000, 31, 700, 1999, 64, 3 }.Take(m)];
+                using var positionsGpu = gpu.FromHost(at, m);
+                using var positionsCpu = cpu.FromHost(at, m);
+                gpu.NormLinearRopeAppend(x.Gpu, norm.Gpu, 1e-6f, new(wq.Gpu, bq.Gpu, q.Gpu), new(wk.Gpu, bk.Gpu, kk.Gpu), new(wv.Gpu, null, v.Gpu),
+                                         positionsGpu, inv.Gpu, headDim, 1.25f, keyCache.Gpu, valueCache.Gpu);
+                cpu.NormLinearRopeAppend(x.Cpu, norm.Cpu, 1e-6f, new(wq.Cpu, bq.Cpu, q.Cpu), new(wk.Cpu, bk.Cpu, kk.Cpu), new(wv.Cpu, null, v.Cpu),
+                                         positionsCpu, inv.Cpu, headDim, 1.25f, keyCache.Cpu, valueCache.Cpu);
+                string name = $"{weightType} heads {heads}/{kvHeads}x{headDim} m={m}";
+                Compare($"norm-linear-rope-append queries {name}", q.Gpu, q.Cpu);
+                Compare($"norm-linear-rope-append key cache {name}", keyCache.Gpu, keyCache.Cpu);
+                Compare($"norm-linear-rope-append value cache {name}", valueCache.Gpu, valueCache.Cpu);
+                foreach (var t in new[] { x, q, kk, v })
+                {
+                    t.Gpu.Dispose();
+                    t.Cpu.Dispose();
+                }
+            }
+            foreach (var t in new[] { wq, wk, wv, bq, bk, norm, inv, keyCache, valueCache })
+            {
+                t.Gpu.Dispose();
+                t.Cpu.Dispose();
+            }
+        }
         const int vocab = 151936;
         var logits = Values(3 * vocab);
         logits[1000] = logits[vocab - 1] = 5f;                     // a tie: the first index wins

@@ -8,9 +8,10 @@ namespace SharpTune.Backends.Cuda;
 /// bandwidth-bound matrix-vector kernels instead of cuBLAS (decode.cu's, and on Hopper gemv.cu's for the large weights,
 /// streamed through shared memory by the copy engine, and for small ones whose every block's rows fit in shared memory,
 /// copied there whole before the wait on the kernel before), with the RMSNorm before them, the bias, a residual add, the q/k/v
-/// grouping or the SwiGLU of the gate and up projections folded in, rope and the KV-cache append in one launch, so a decoder
-/// layer is six launches, each a programmatic dependent of the one before; and the next token picked on the GPU (greedy, or
-/// drawn after temperature, top-k, top-p and min-p), so a step sends back 4 bytes, not the logits.
+/// grouping or the SwiGLU of the gate and up projections folded in, rope and the KV-cache append folded into the q/k/v
+/// product's epilogue, so a decoder layer is five launches (eight with Qwen3's per-head q/k norms), each a programmatic
+/// dependent of the one before; and the next token picked on the GPU (greedy, or drawn after temperature, top-k, top-p and
+/// min-p), so a step sends back 4 bytes, not the logits.
 /// </summary>
 public sealed unsafe partial class CudaBackend
 {
@@ -21,6 +22,8 @@ public sealed unsafe partial class CudaBackend
     static readonly string[] LinearF32 = ["linearF32x1", "linearF32x2", "linearF32x4", "linearF32x8"];
     static readonly string[] SwiGluBF16 = ["swigluLinearBF16x1", "swigluLinearBF16x2", "swigluLinearBF16x4", "swigluLinearBF16x8"];
     static readonly string[] SwiGluF32 = ["swigluLinearF32x1", "swigluLinearF32x2", "swigluLinearF32x4", "swigluLinearF32x8"];
+    static readonly string[] QkvRopeBF16 = ["qkvRopeBF16x1", "qkvRopeBF16x2", "qkvRopeBF16x4", "qkvRopeBF16x8"];
+    static readonly string[] QkvRopeF32 = ["qkvRopeF32x1", "qkvRopeF32x2", "qkvRopeF32x4", "qkvRopeF32x8"];
 
     /// <summary>
     /// y = x·Wᵀ + bias + beta·y: a matrix-vector kernel for a few rows; otherwise a product whose cuBLASLt epilogue adds
@@ -126,6 +129,55 @@ public sealed unsafe partial class CudaBackend
         long blocks = Math.Min((work + block - 1) / block, (long)_multiprocessors * 32);
         LaunchDependent("decode", "ropeQueryKeyAppend", (uint)blocks, 1, block, 0, q.Address, k.Address, v.Address, t, positions.Address,
                         invFreq.Address, rows, q.RowLength, k.RowLength, headDim, attentionScaling, keyCache.Address, valueCache.Address);
+    }
+
+    public void NormLinearRopeAppend(Tensor x, Tensor normWeight, float eps, LinearOutput q, LinearOutput k, LinearOutput v, Tensor positions,
+                                     Tensor invFreq, int headDim, float attentionScaling, Tensor keyCache, Tensor valueCache)
+    {
+        if (TryQkvRopeRows(x, normWeight, eps, q, k, v, positions, invFreq, headDim, attentionScaling, keyCache, valueCache)) return;
+        NormLinear(x, normWeight, eps, [q, k, v]);
+        RopeQueryKeyAppend(q.Output, k.Output, v.Output, positions, invFreq, headDim, attentionScaling, keyCache, valueCache);
+    }
+
+    /// <summary>
+    /// decode.cu's qkvRope: the q/k/v products with rope and the cache append in their epilogue, one launch instead of two,
+    /// where the products would run on decode.cu's kernel anyway (two features a warp, so as many warps as its pairs form);
+    /// false (nothing done) where an operand does not suit it.
+    /// </summary>
+    bool TryQkvRopeRows(Tensor x, Tensor norm, float eps, LinearOutput q, LinearOutput k, LinearOutput v, Tensor positions,
+                        Tensor invFreq, int headDim, float scaling, Tensor keyCache, Tensor valueCache)
+    {
+        Own(positions);
+        Own(invFreq);
+        Own(keyCache);
+        Own(valueCache);
+        if (!NormSuits(norm, x) || norm == null || positions.DType != DType.I32 || positions.Count != x.Rows || invFreq.DType != DType.F32
+            || headDim % 2 != 0 || invFreq.Count < headDim / 2)
+            return false;
+        var weightType = q.Weight.DType;
+        foreach (var (weight, bias, _) in (ReadOnlySpan<LinearOutput>)[q, k, v])
+        {
+            Own(weight);
+            if (bias != null) Own(bias);
+            if (weight.DType != weightType || !SmallBatch(x, weight) || bias is { DType: not DType.F32 } || bias != null && bias.Count != weight.Rows)
+                return false;
+        }
+        Own(q.Output);
+        int nq = q.Weight.Rows, nkv = k.Weight.Rows;
+        var output = q.Output;
+        if (v.Weight.Rows != nkv || nq % headDim != 0 || nkv % headDim != 0 || output.Rows != x.Rows || output.RowLength != nq
+            || keyCache.RowLength != nkv || valueCache.RowLength != nkv || !IsFloat(output)
+            || output.DType != keyCache.DType || output.DType != valueCache.DType)
+            return false;
+        long warps = (nq + 2L * nkv) / 2;
+        if (weightType == DType.BF16 && StreamSuits(x, 2 * warps * 2 * x.RowLength)) return false;
+        var names = weightType == DType.BF16 ? QkvRopeBF16 : QkvRopeF32;
+        LaunchDependent("decode", names[KernelRows(x.Rows)], (uint)((warps + WarpsPerBlock - 1) / WarpsPerBlock), 1, 32 * WarpsPerBlock, 0,
+               x.Address, Code(x), x.Rows, x.RowLength, norm.Address, eps,
+               q.Weight.Address, AddressOf(q.Bias), output.Address, nq,
+               k.Weight.Address, AddressOf(k.Bias), v.Weight.Address, AddressOf(v.Bias), nkv,
+               Code(output), positions.Address, invFreq.Address, headDim, scaling, keyCache.Address, valueCache.Address);
+        return true;
     }
 
     public void AttentionDecode(Tensor q, Tensor k, Tensor v, AttentionSpans spans, int headDim, float scale, Tensor output)
