@@ -151,17 +151,12 @@ public sealed unsafe partial class CudaBackend
         Own(invFreq);
         Own(keyCache);
         Own(valueCache);
-        if (!NormSuits(norm, x) || norm == null || positions.DType != DType.I32 || positions.Count != x.Rows || invFreq.DType != DType.F32
+        if (!NormSuits(norm, x) || positions.DType != DType.I32 || positions.Count != x.Rows || invFreq.DType != DType.F32
             || headDim % 2 != 0 || invFreq.Count < headDim / 2)
             return false;
         var weightType = q.Weight.DType;
         foreach (var (weight, bias, _) in (ReadOnlySpan<LinearOutput>)[q, k, v])
-        {
-            Own(weight);
-            if (bias != null) Own(bias);
-            if (weight.DType != weightType || !SmallBatch(x, weight) || bias is { DType: not DType.F32 } || bias != null && bias.Count != weight.Rows)
-                return false;
-        }
+            if (!RowsWeightSuits(x, weight, bias, weightType)) return false;
         Own(q.Output);
         int nq = q.Weight.Rows, nkv = k.Weight.Rows;
         var output = q.Output;
@@ -238,11 +233,8 @@ public sealed unsafe partial class CudaBackend
         long warps = 0;
         foreach (var (weight, bias, y) in outputs)
         {
-            Own(weight);
             Own(y);
-            if (bias != null) Own(bias);
-            if (weight.DType != weightType || y.DType != outputType || !SmallBatch(x, weight) || !IsFloat(y)
-                || y.Rows != x.Rows || y.RowLength != weight.Rows || bias is { DType: not DType.F32 } || bias != null && bias.Count != weight.Rows)
+            if (!RowsWeightSuits(x, weight, bias, weightType) || y.DType != outputType || !IsFloat(y) || y.Rows != x.Rows || y.RowLength != weight.Rows)
                 return false;
             warps += weight.Rows;
         }
@@ -280,6 +272,17 @@ public sealed unsafe partial class CudaBackend
                AddressOf(s1.Weight), AddressOf(s1.Bias), AddressOf(s1.Output), s1.Weight?.Rows ?? 0,
                AddressOf(s2.Weight), AddressOf(s2.Bias), AddressOf(s2.Output), s2.Weight?.Rows ?? 0, AddressOf(norm), eps, pairs ? 1 : 0);
         return true;
+    }
+
+    /// <summary>
+    /// A layer's weight of <paramref name="weightType"/> that decode.cu's products take against x (<see cref="SmallBatch"/>),
+    /// with no bias or a float32 one of the weight's rows.
+    /// </summary>
+    bool RowsWeightSuits(Tensor x, Tensor weight, Tensor? bias, DType weightType)
+    {
+        Own(weight);
+        if (bias != null) Own(bias);
+        return weight.DType == weightType && SmallBatch(x, weight) && (bias == null || bias.DType == DType.F32 && bias.Count == weight.Rows);
     }
 
     /// <summary>x [1..8, k] against W [n, k] of bfloat16 or float32, both 16-byte aligned with k a whole number of 16-byte loads.</summary>

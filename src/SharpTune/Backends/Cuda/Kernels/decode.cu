@@ -397,9 +397,28 @@ extern "C" __global__ void __launch_bounds__(1024) attentionDecode(const void* q
     int start = keyStart[row], end = keyEnd[row];
     int groups = blockDim.x / headDim, g = threadIdx.x / headDim, d = threadIdx.x - g * headDim;
     i64 column = (i64)kvh * headDim;
-    int chunks = t ? headDim / 8 : headDim / 4, C = 1;
+    int size = t ? 2 : 4, chunks = headDim * size / 16, C = 1;
     while (C < chunks) C <<= 1;
     int perPass = blockDim.x / C, chunk = threadIdx.x % C, slot = threadIdx.x / C;
+    i64 rowChunks = (i64)kvWidth * size / 16;
+    // The score of the 16-byte chunk u of a key row against its part of q: bf16 in order, float32 from the chunk's end.
+    auto chunkScore = [&](uint4 u)
+    {
+        float f[8], s = 0.f;
+        if (t)
+        {
+            unpack<bf16>(u, f);
+#pragma unroll
+            for (int e = 0; e < 8; e++) s = fmaf(f[e], qs[8 * chunk + e], s);
+        }
+        else
+        {
+            unpack<float>(u, f);
+#pragma unroll
+            for (int e = 3; e >= 0; e--) s = fmaf(f[e], qs[4 * chunk + e], s);
+        }
+        return s;
+    };
     float m = NEG_INF, l = 0.f, acc = 0.f;
     for (int c0 = start; c0 < end; c0 += DECODE_KEYS)
     {
@@ -414,26 +433,10 @@ extern "C" __global__ void __launch_bounds__(1024) attentionDecode(const void* q
             int ja = j0 + slot, jb = ja + perPass;
             bool va = chunk < chunks && ja < n, vb = chunk < chunks && jb < n;
             uint4 ua = make_uint4(0, 0, 0, 0), ub = ua;
-            const uint4* kr = (const uint4*)((const char*)k + ((i64)c0 * kvWidth + column) * (t ? 2 : 4)) + chunk;
-            i64 rowChunks = (i64)kvWidth * (t ? 2 : 4) / 16;
+            const uint4* kr = (const uint4*)((const char*)k + ((i64)c0 * kvWidth + column) * size) + chunk;
             if (va) ua = kr[ja * rowChunks];
             if (vb) ub = kr[jb * rowChunks];
-            float sa = 0.f, sb = 0.f;
-            if (t)
-            {
-                float fa[8], fb[8];
-                unpack<bf16>(ua, fa);
-                unpack<bf16>(ub, fb);
-                const float* qc = qs + 8 * chunk;
-#pragma unroll
-                for (int e = 0; e < 8; e++) { sa = fmaf(fa[e], qc[e], sa); sb = fmaf(fb[e], qc[e], sb); }
-            }
-            else
-            {
-                const float* qc = qs + 4 * chunk;
-                sa = fmaf(__uint_as_float(ua.x), qc[0], fmaf(__uint_as_float(ua.y), qc[1], fmaf(__uint_as_float(ua.z), qc[2], __uint_as_float(ua.w) * qc[3])));
-                sb = fmaf(__uint_as_float(ub.x), qc[0], fmaf(__uint_as_float(ub.y), qc[1], fmaf(__uint_as_float(ub.z), qc[2], __uint_as_float(ub.w) * qc[3])));
-            }
+            float sa = chunkScore(ua), sb = chunkScore(ub);
             for (int o = C >> 1; o > 0; o >>= 1)
             {
                 sa += __shfl_xor_sync(0xffffffffu, sa, o);
